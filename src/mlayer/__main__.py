@@ -1,0 +1,3 @@
+from mlayer.cli import main
+
+main()

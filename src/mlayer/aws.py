@@ -1,0 +1,327 @@
+"""The one module that talks to AWS: layers, the function, its trigger, S3.
+
+Everything else sees plain dataclasses. botocore errors are turned into
+``mlayer.errors`` with a message that names the resource and what to do.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.config
+import botocore.exceptions
+from boto3.s3.transfer import TransferConfig
+
+from mlayer.errors import AwsError, NotFound, UsageError
+
+# A layer zip up to this size can be sent in the PublishLayerVersion request
+# itself; anything larger must be uploaded to S3 first (Lambda quotas).
+DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LayerVersion:
+    name: str
+    version: int
+    arn: str
+    description: str = ""
+    created: str = ""
+    code_sha256: str = ""  # Lambda's form: base64 of the zip's sha256
+    code_size: int = 0
+
+
+@dataclass(frozen=True)
+class FunctionState:
+    """What Lambda says a function is now."""
+
+    name: str
+    arn: str
+    role: str
+    runtime: str
+    handler: str
+    architecture: str
+    memory: int
+    timeout: int
+    code_sha256: str
+    layers: tuple[str, ...]
+    environment: dict[str, str] = field(default_factory=dict)
+    state: str = "Active"
+
+
+@dataclass(frozen=True)
+class TriggerState:
+    uuid: str
+    source_arn: str
+    batch_size: int
+    starting_position: str | None
+    response_types: tuple[str, ...]
+    state: str
+
+
+def layer_name_of(arn: str) -> str:
+    """``arn:aws:lambda:R:A:layer:NAME:V`` -> ``NAME``."""
+    parts = arn.split(":")
+    return parts[6] if len(parts) >= 8 and parts[5] == "layer" else arn
+
+
+def layer_version_of(arn: str) -> int:
+    return int(arn.rsplit(":", 1)[1])
+
+
+class Aws:
+    """Thin, typed access to the AWS calls mlayer needs.
+
+    Pass ``session`` (or clients through it) to point at any endpoint; tests
+    point it at a local moto server exactly as a user points the CLI at one.
+    """
+
+    def __init__(
+        self,
+        region: str | None = None,
+        profile: str | None = None,
+        endpoint_url: str | None = None,
+        session: boto3.Session | None = None,
+    ) -> None:
+        try:
+            self._session = session or boto3.Session(profile_name=profile, region_name=region)
+        except botocore.exceptions.ProfileNotFound as exc:
+            raise UsageError(f"AWS profile {profile!r} not found in your AWS config") from exc
+        if self._session.region_name is None:
+            raise UsageError(
+                "no AWS region: pass --region, set region in mlayer.toml or AWS_REGION"
+            )
+        self.region = self._session.region_name
+        self._endpoint_url = endpoint_url
+        self._config = botocore.config.Config(retries={"max_attempts": 3, "mode": "standard"})
+        self.calls = 0  # API calls made, for benchmarks and "changed nothing" checks
+
+    def _register(self, client: Any) -> Any:
+        client.meta.events.register("before-call.*.*", self._count_call)
+        return client
+
+    # Clients are made on first use, so a command that needs only Lambda never
+    # resolves an S3 endpoint.
+    @cached_property
+    def _lambda(self) -> Any:
+        return self._register(
+            self._session.client("lambda", endpoint_url=self._endpoint_url, config=self._config)
+        )
+
+    @cached_property
+    def _s3(self) -> Any:
+        return self._register(
+            self._session.client("s3", endpoint_url=self._endpoint_url, config=self._config)
+        )
+
+    @cached_property
+    def _kinesis(self) -> Any:
+        return self._register(
+            self._session.client("kinesis", endpoint_url=self._endpoint_url, config=self._config)
+        )
+
+    def _count_call(self, **_: Any) -> None:
+        self.calls += 1
+
+    # --- layers ---------------------------------------------------------------
+
+    def publish_layer(
+        self,
+        name: str,
+        zip_path: Path,
+        *,
+        runtime: str,
+        arch: str,
+        description: str,
+        bucket: str | None,
+        key: str,
+        on_upload: Callable[[int], None] | None = None,
+    ) -> LayerVersion:
+        """Publish ``zip_path`` as a new version of ``name``; through S3 when large."""
+        size = zip_path.stat().st_size
+        if size > DIRECT_UPLOAD_LIMIT:
+            if not bucket:
+                raise UsageError(
+                    f"{zip_path} is {size / 1e6:.1f} MB, over Lambda's 50 MB direct upload "
+                    "limit: pass --bucket (or set bucket in mlayer.toml) to publish through S3"
+                )
+            self.upload(zip_path, bucket, key, on_upload=on_upload)
+            content: dict[str, Any] = {"S3Bucket": bucket, "S3Key": key}
+        else:
+            content = {"ZipFile": zip_path.read_bytes()}
+            if on_upload:
+                on_upload(size)
+        with self._translate(f"layer {name}"):
+            reply = self._lambda.publish_layer_version(
+                LayerName=name,
+                Description=description,
+                Content=content,
+                CompatibleRuntimes=[runtime],
+                CompatibleArchitectures=[arch],
+            )
+        return _layer_version(name, reply)
+
+    def upload(
+        self, path: Path, bucket: str, key: str, on_upload: Callable[[int], None] | None = None
+    ) -> None:
+        """Upload with the transfer manager (multipart, parallel, resumable parts)."""
+        config = TransferConfig(multipart_threshold=16 * 1024 * 1024)
+        with self._translate(f"s3://{bucket}/{key}"):
+            self._s3.upload_file(str(path), bucket, key, Config=config, Callback=on_upload)
+
+    def layer_versions(self, name: str) -> list[LayerVersion]:
+        """Every version of layer ``name``, newest first; empty when there is none."""
+        versions: list[LayerVersion] = []
+        with self._translate(f"layer {name}"):
+            pages = self._lambda.get_paginator("list_layer_versions").paginate(LayerName=name)
+            for page in pages:
+                versions += [_layer_version(name, item) for item in page["LayerVersions"]]
+        return sorted(versions, key=lambda v: v.version, reverse=True)
+
+    def layer_version(self, name: str, version: int) -> LayerVersion:
+        with self._translate(f"layer {name} version {version}"):
+            reply = self._lambda.get_layer_version(LayerName=name, VersionNumber=version)
+        return _layer_version(name, reply)
+
+    # --- the function ---------------------------------------------------------
+
+    def function(self, name: str) -> FunctionState | None:
+        """The function's current configuration, or None if it does not exist."""
+        try:
+            with self._translate(f"function {name}"):
+                config = self._lambda.get_function_configuration(FunctionName=name)
+        except NotFound:
+            return None
+        return FunctionState(
+            name=config["FunctionName"],
+            arn=config["FunctionArn"],
+            role=config["Role"],
+            runtime=config.get("Runtime", ""),
+            handler=config.get("Handler", ""),
+            architecture=(config.get("Architectures") or ["x86_64"])[0],
+            memory=config["MemorySize"],
+            timeout=config["Timeout"],
+            code_sha256=config["CodeSha256"],
+            layers=tuple(layer["Arn"] for layer in config.get("Layers", [])),
+            environment=dict(config.get("Environment", {}).get("Variables", {})),
+            state=config.get("State", "Active"),
+        )
+
+    def create_function(self, spec: dict[str, Any], code: bytes) -> str:
+        with self._translate(f"function {spec['FunctionName']}"):
+            reply = self._lambda.create_function(**spec, Code={"ZipFile": code})
+            self._lambda.get_waiter("function_active_v2").wait(FunctionName=spec["FunctionName"])
+        return str(reply["FunctionArn"])
+
+    def update_function_code(self, name: str, code: bytes, arch: str) -> None:
+        with self._translate(f"function {name}"):
+            self._lambda.update_function_code(FunctionName=name, ZipFile=code, Architectures=[arch])
+            self._wait_updated(name)
+
+    def update_function_configuration(self, name: str, changes: dict[str, Any]) -> None:
+        with self._translate(f"function {name}"):
+            self._lambda.update_function_configuration(FunctionName=name, **changes)
+            self._wait_updated(name)
+
+    def _wait_updated(self, name: str) -> None:
+        # Lambda refuses a second update while the first is in progress.
+        self._lambda.get_waiter("function_updated_v2").wait(FunctionName=name)
+
+    # --- the trigger ----------------------------------------------------------
+
+    def triggers(self, function_name: str) -> list[TriggerState]:
+        mappings: list[TriggerState] = []
+        with self._translate(f"event source mappings of {function_name}"):
+            pages = self._lambda.get_paginator("list_event_source_mappings").paginate(
+                FunctionName=function_name
+            )
+            for page in pages:
+                mappings += [
+                    TriggerState(
+                        uuid=item["UUID"],
+                        source_arn=item["EventSourceArn"],
+                        batch_size=item.get("BatchSize", 0),
+                        starting_position=item.get("StartingPosition"),
+                        response_types=tuple(item.get("FunctionResponseTypes", [])),
+                        state=item.get("State", ""),
+                    )
+                    for item in page["EventSourceMappings"]
+                ]
+        return mappings
+
+    def create_trigger(self, function_name: str, spec: dict[str, Any]) -> str:
+        with self._translate(f"event source {spec['EventSourceArn']}"):
+            reply = self._lambda.create_event_source_mapping(FunctionName=function_name, **spec)
+        return str(reply["UUID"])
+
+    def update_trigger(self, uuid: str, changes: dict[str, Any]) -> None:
+        with self._translate(f"event source mapping {uuid}"):
+            self._lambda.update_event_source_mapping(UUID=uuid, **changes)
+
+    def stream_exists(self, stream_arn: str) -> bool:
+        """Whether the Kinesis stream ``stream_arn`` exists (read-only check)."""
+        try:
+            with self._translate(f"stream {stream_arn}"):
+                self._kinesis.describe_stream_summary(StreamARN=stream_arn)
+        except NotFound:
+            return False
+        return True
+
+    # --- errors ---------------------------------------------------------------
+
+    @contextmanager
+    def _translate(self, resource: str) -> Iterator[None]:
+        """Turn botocore's exceptions into one-line mlayer errors naming ``resource``."""
+        try:
+            yield
+        except botocore.exceptions.NoCredentialsError as exc:
+            raise AwsError(
+                "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
+                "AWS_SECRET_ACCESS_KEY, or pass --profile"
+            ) from exc
+        except (
+            botocore.exceptions.EndpointConnectionError,
+            botocore.exceptions.ConnectTimeoutError,
+        ) as exc:
+            where = self._endpoint_url or f"AWS in {self.region}"
+            raise AwsError(
+                f"cannot reach {where}: check --endpoint-url, --region and your network"
+            ) from exc
+        except botocore.exceptions.WaiterError as exc:
+            raise AwsError(f"{resource} did not become ready: {exc}") from exc
+        except botocore.exceptions.ClientError as exc:
+            error = exc.response.get("Error", {})
+            code, message = error.get("Code", ""), error.get("Message", "")
+            if code in {"ResourceNotFoundException", "NoSuchBucket", "NoSuchKey"} or (
+                code == "ResourceNotFound"
+            ):
+                raise NotFound(f"{resource} not found ({message or code})") from exc
+            if code in {"AccessDeniedException", "AccessDenied", "UnrecognizedClientException"}:
+                raise AwsError(f"AWS denied access to {resource}: {message or code}") from exc
+            raise AwsError(f"AWS refused the call on {resource}: {code}: {message}") from exc
+
+
+def _layer_version(name: str, item: dict[str, Any]) -> LayerVersion:
+    content = item.get("Content", {})
+    return LayerVersion(
+        name=name,
+        version=int(item["Version"]),
+        arn=item["LayerVersionArn"],
+        description=item.get("Description", ""),
+        created=item.get("CreatedDate", ""),
+        code_sha256=content.get("CodeSha256", ""),
+        code_size=int(content.get("CodeSize", 0)),
+    )
+
+
+_ARN = re.compile(r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:\d{12}:.+$")
+
+
+def looks_like_arn(value: str) -> bool:
+    return bool(_ARN.match(value))

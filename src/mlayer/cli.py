@@ -1,0 +1,509 @@
+"""The command line: parse, plan, apply, report. Nothing else lives here.
+
+Every error a user can fix is an ``MlayerError``; ``MlayerGroup.invoke``
+turns it into one line on stderr and a non-zero exit code. A traceback is
+shown only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mlayer import __version__, actions
+from mlayer.aws import Aws, layer_name_of
+from mlayer.build.layer import Progress
+from mlayer.errors import MlayerError, UsageError
+from mlayer.local import invoke_local
+from mlayer.options import (
+    bucket_option,
+    dry_run_option,
+    global_options,
+    global_values,
+    layer_name_option,
+    out_option,
+)
+from mlayer.plan import short_arn
+from mlayer.settings import Settings, load_settings
+from mlayer.targets import ARCHITECTURES, resolve_target
+
+
+class MlayerGroup(click.Group):
+    """Translates errors into one-line messages, once, for every command."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MlayerError as exc:
+            if global_values(ctx).get("debug"):
+                traceback.print_exc()
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            if global_values(ctx).get("debug"):
+                raise
+            click.echo(
+                f"Error: unexpected {type(exc).__name__}: {exc} "
+                "(rerun with --debug for the traceback, and please report it)",
+                err=True,
+            )
+            ctx.exit(1)
+
+
+class Output:
+    """Human text on stderr while working; the result on stdout (JSON with --json)."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+
+    def info(self, message: str) -> None:
+        click.echo(message, err=True)
+
+    def detail(self, message: str) -> None:
+        click.secho(f"  {message}", err=True, dim=True)
+
+    def result(self, data: dict[str, Any], lines: list[str]) -> None:
+        if self.as_json:
+            click.echo(json.dumps(data, indent=2, default=str))
+        else:
+            for line in lines:
+                click.echo(line)
+
+    def progress(self) -> Progress:
+        return Progress(message=self.info, detail=self.detail)
+
+
+def _settings(ctx: click.Context, **flags: Any) -> tuple[Settings, Output]:
+    values = dict(global_values(ctx))
+    config = values.pop("config", None)
+    settings = load_settings({**values, **flags}, config)
+    return settings, Output(settings.json)
+
+
+def _aws(settings: Settings) -> Aws:
+    return Aws(settings.region, settings.profile, settings.endpoint_url)
+
+
+@contextmanager
+def _bytes_bar(label: str, total: int, enabled: bool) -> Iterator[Callable[[int], None]]:
+    """A click progress bar on stderr for uploads; silent when not a terminal."""
+    with click.progressbar(length=total, label=label, file=sys.stderr, show_eta=True) as bar:
+        yield bar.update if enabled else (lambda _: None)
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:.1f} MB"
+
+
+@click.group(cls=MlayerGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mlayer")
+@global_options
+def cli() -> None:
+    """Serve scikit-learn models on AWS Lambda as layers.
+
+    \b
+    A typical first deployment:
+      mlayer build-deps -r requirements.txt --publish --bucket my-bucket
+      mlayer publish-model preproc1.joblib preproc2.joblib model.joblib --label v1
+      mlayer deploy --role ROLE_ARN --stream-arn STREAM_ARN
+    Then, for each new model: publish-model and deploy (only the model layer
+    is relinked); mlayer rollback --version N goes back.
+
+    Every option can also be set in ./mlayer.toml (same names, without dashes).
+    """
+
+
+@cli.command("build-deps")
+@click.option(
+    "-r",
+    "--requirements",
+    type=click.Path(dir_okay=False),
+    help="Pinned requirements of the model (numpy, scikit-learn, ...).",
+)
+@click.option("--runtime", help="Lambda runtime [default: python3.11].")
+@click.option(
+    "--arch", type=click.Choice(ARCHITECTURES), help="Lambda architecture [default: x86_64]."
+)
+@click.option(
+    "--builder", type=click.Choice(["pip", "docker"]), help="How to build [default: pip]."
+)
+@out_option
+@click.option("--publish", is_flag=True, help="Publish the zip as a new layer version.")
+@layer_name_option("deps")
+@bucket_option
+@global_options
+@click.pass_context
+def build_deps(
+    ctx: click.Context,
+    requirements: str | None,
+    runtime: str | None,
+    arch: str | None,
+    builder: str | None,
+    out: str | None,
+    publish: bool,
+    layer_name: str | None,
+    bucket: str | None,
+) -> None:
+    """Build the dependency layer (python/ in build/deps-layer.zip) and optionally publish it."""
+    settings, output = _settings(
+        ctx,
+        requirements=requirements,
+        runtime=runtime,
+        arch=arch,
+        builder=builder,
+        out=out,
+        deps_layer_name=layer_name,
+        bucket=bucket,
+    )
+    resolve_target(settings.runtime, settings.arch)  # refuse an unknown target before any work
+    if publish:
+        settings.deps_layer  # noqa: B018 - needs a function or layer name before building
+    built = actions.build_deps(
+        settings, publish=publish, aws=lambda: _aws(settings), progress=output.progress()
+    )
+    zipped = built.zip
+    published = built.published
+    lines = [
+        f"{zipped.path}: {_mb(zipped.zipped_bytes)} zipped, {_mb(zipped.unzipped_bytes)} unzipped"
+    ]
+    if published:
+        verb = "published" if published.new else "unchanged, still"
+        lines.append(f"{verb} {short_arn(published.arn)}  {published.arn}")
+    output.result(
+        {
+            "zip": str(zipped.path),
+            "sha256": zipped.sha256,
+            "zipped_bytes": zipped.zipped_bytes,
+            "unzipped_bytes": zipped.unzipped_bytes,
+            "published": {"version": published.version, "arn": published.arn, "new": published.new}
+            if published
+            else None,
+        },
+        lines,
+    )
+
+
+@cli.command("publish-model")
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
+@layer_name_option("model")
+@click.option("--label", help="A label for this model version, e.g. 20190105v1.")
+@bucket_option
+@out_option
+@click.option(
+    "--force", is_flag=True, help="Publish even if the newest version has the same files."
+)
+@global_options
+@click.pass_context
+def publish_model(
+    ctx: click.Context,
+    files: tuple[str, ...],
+    layer_name: str | None,
+    label: str | None,
+    bucket: str | None,
+    out: str | None,
+    force: bool,
+) -> None:
+    """Zip the model's .joblib FILES (pre-processors first, the model last) into
+    a layer under /opt/mlayer-model and publish a new version."""
+    settings, output = _settings(
+        ctx, model_files=files, model_layer_name=layer_name, label=label, bucket=bucket, out=out
+    )
+    if not settings.model_files:
+        raise UsageError("no model files given: mlayer publish-model PRE1.joblib ... MODEL.joblib")
+    settings.model_layer  # noqa: B018 - refuse a missing name before any work
+    manifest, zipped, published = actions.publish_model(
+        settings,
+        [Path(f) for f in settings.model_files],
+        aws=_aws(settings),
+        force=force,
+        progress=output.progress(),
+    )
+    verb = "published" if published.new else "unchanged, still"
+    output.result(
+        {
+            "zip": str(zipped.path),
+            "sha256": zipped.sha256,
+            "content_sha256": manifest.content_sha256,
+            "version": published.version,
+            "arn": published.arn,
+            "new": published.new,
+        },
+        [f"{verb} {short_arn(published.arn)} (version {published.version})  {published.arn}"],
+    )
+
+
+def _report_deploy(output: Output, result: actions.DeployResult, dry_run: bool) -> None:
+    steps = result.plan.describe()
+    lines = []
+    if not result.plan.changed:
+        lines.append(f"{result.function_arn}: nothing to change")
+    elif dry_run:
+        lines += ["Would:"] + [f"  {step}" for step in steps]
+    else:
+        lines.append(f"{result.function_arn}: done ({len(steps)} step(s))")
+    lines += [f"  layer {short_arn(arn)}" for arn in result.layers]
+    lines += [f"  note: {note}" for note in result.plan.notes]
+    output.result(
+        {
+            "function_arn": result.function_arn,
+            "layers": list(result.layers),
+            "changed": result.plan.changed and result.applied,
+            "dry_run": dry_run,
+            "steps": steps,
+            "notes": list(result.plan.notes),
+        },
+        lines,
+    )
+
+
+@cli.command()
+@click.option("--role", help="Execution role ARN (needed to create the function).")
+@click.option("--stream-arn", help="Kinesis stream ARN that triggers the function.")
+@click.option(
+    "--batch-size", type=click.IntRange(1, 10000), help="Records per invocation [default: 100]."
+)
+@click.option(
+    "--starting-position",
+    type=click.Choice(["LATEST", "TRIM_HORIZON"]),
+    help="Where a new trigger starts reading [default: LATEST].",
+)
+@click.option("--memory", type=click.IntRange(128, 10240), help="Memory in MB [default: 192].")
+@click.option("--timeout", type=click.IntRange(1, 900), help="Timeout in seconds [default: 60].")
+@click.option(
+    "--model-version", type=click.IntRange(1), help="Model layer version [default: newest]."
+)
+@click.option("--runtime", help="Lambda runtime [default: python3.11].")
+@click.option(
+    "--arch", type=click.Choice(ARCHITECTURES), help="Lambda architecture [default: x86_64]."
+)
+@click.option(
+    "--text-field", help="JSON field of each record holding the text [default: textblob]."
+)
+@click.option(
+    "--text-is-json",
+    is_flag=True,
+    default=None,
+    help="The text field holds a JSON-encoded string (the seed's format).",
+)
+@click.option(
+    "--handler-dir", type=click.Path(file_okay=False), help="Your own handler/ directory."
+)
+@out_option
+@dry_run_option
+@global_options
+@click.pass_context
+def deploy(
+    ctx: click.Context,
+    role: str | None,
+    stream_arn: str | None,
+    batch_size: int | None,
+    starting_position: str | None,
+    memory: int | None,
+    timeout: int | None,
+    model_version: int | None,
+    runtime: str | None,
+    arch: str | None,
+    text_field: str | None,
+    text_is_json: bool | None,
+    handler_dir: str | None,
+    out: str | None,
+    dry_run: bool,
+) -> None:
+    """Create or update the function from handler/, link the newest deps layer and
+    the model layer version, and wire the Kinesis trigger. Idempotent."""
+    settings, output = _settings(
+        ctx,
+        role=role,
+        stream_arn=stream_arn,
+        batch_size=batch_size,
+        starting_position=starting_position,
+        memory=memory,
+        timeout=timeout,
+        runtime=runtime,
+        arch=arch,
+        text_field=text_field,
+        text_is_json=text_is_json,
+        handler_dir=handler_dir,
+        out=out,
+    )
+    result = actions.deploy(
+        settings,
+        _aws(settings),
+        model_version=model_version,
+        dry_run=dry_run,
+        on_step=lambda step: output.info(f"-> {step}"),
+    )
+    _report_deploy(output, result, dry_run)
+
+
+@cli.command()
+@click.option(
+    "--version",
+    "version",
+    type=click.IntRange(1),
+    required=True,
+    help="Model layer version to link.",
+)
+@dry_run_option
+@global_options
+@click.pass_context
+def rollback(ctx: click.Context, version: int, dry_run: bool) -> None:
+    """Relink the function to model layer version N; the deps layer stays."""
+    settings, output = _settings(ctx)
+    result = actions.rollback(
+        settings,
+        _aws(settings),
+        version=version,
+        dry_run=dry_run,
+        on_step=lambda step: output.info(f"-> {step}"),
+    )
+    _report_deploy(output, result, dry_run)
+
+
+@cli.command()
+@click.option(
+    "--local",
+    "local",
+    is_flag=True,
+    required=True,
+    help="Run on this machine (the only mode so far).",
+)
+@click.option("--event", type=click.Path(dir_okay=False), required=True, help="Event JSON file.")
+@click.option("--deps-zip", type=click.Path(dir_okay=False), help="[default: build/deps-layer.zip]")
+@click.option(
+    "--model-zip", type=click.Path(dir_okay=False), help="[default: build/model-layer.zip]"
+)
+@click.option("--runtime", help="Lambda runtime [default: python3.11].")
+@click.option("--memory", type=click.IntRange(128, 10240), help="Memory in MB [default: 192].")
+@click.option(
+    "--text-field", help="JSON field of each record holding the text [default: textblob]."
+)
+@click.option(
+    "--text-is-json", is_flag=True, default=None, help="The text field holds a JSON-encoded string."
+)
+@click.option(
+    "--handler-dir", type=click.Path(file_okay=False), help="Your own handler/ directory."
+)
+@out_option
+@global_options
+@click.pass_context
+def invoke(
+    ctx: click.Context,
+    local: bool,
+    event: str,
+    deps_zip: str | None,
+    model_zip: str | None,
+    runtime: str | None,
+    memory: int | None,
+    text_field: str | None,
+    text_is_json: bool | None,
+    handler_dir: str | None,
+    out: str | None,
+) -> None:
+    """Run the handler on an EVENT file, with the layer zips placed as Lambda places them."""
+    settings, output = _settings(
+        ctx,
+        runtime=runtime,
+        memory=memory,
+        text_field=text_field,
+        text_is_json=text_is_json,
+        handler_dir=handler_dir,
+        out=out,
+    )
+    target = resolve_target(settings.runtime, settings.arch)
+    code = actions.function_zip(settings)
+    invocation = invoke_local(
+        target=target,
+        event_path=Path(event),
+        layer_zips=actions.local_zips(settings, deps_zip, model_zip),
+        function_zip=code.path,
+        handler=actions.HANDLER,
+        environment={
+            **actions.handler_environment(settings),
+            "AWS_LAMBDA_FUNCTION_NAME": settings.function_name or "local",
+        },
+        memory_mb=settings.memory,
+        timeout_s=settings.timeout,
+        on_log=output.detail,
+    )
+    output.result(
+        {"result": invocation.result, "report": invocation.report},
+        [json.dumps(invocation.result, indent=2), invocation.report_line(settings.memory)],
+    )
+
+
+@cli.command()
+@global_options
+@click.pass_context
+def status(ctx: click.Context) -> None:
+    """Show the function, its linked layer versions and its trigger."""
+    settings, output = _settings(ctx)
+    state = actions.status(settings, _aws(settings))
+    function = state.function
+    if function is None:
+        output.result(
+            {"function": None},
+            [f"function {settings.function_name} does not exist (run mlayer deploy)"],
+        )
+        return
+    lines = [
+        f"function {function.name}  {function.arn}",
+        f"  state {function.state}, {function.runtime}/{function.architecture}, "
+        f"{function.memory} MB, {function.timeout} s",
+    ]
+    lines += [f"  layer {short_arn(arn)}" for arn in function.layers]
+    lines += [
+        f"  trigger {t.source_arn} (batch {t.batch_size}, {t.state}, "
+        f"{','.join(t.response_types) or 'no partial batch response'})"
+        for t in state.triggers
+    ] or ["  no trigger"]
+    output.result(
+        {
+            "function": {
+                "name": function.name,
+                "arn": function.arn,
+                "state": function.state,
+                "runtime": function.runtime,
+                "architecture": function.architecture,
+                "memory": function.memory,
+                "timeout": function.timeout,
+                "layers": [
+                    {"arn": arn, "name": layer_name_of(arn), "version": int(arn.rsplit(":", 1)[1])}
+                    for arn in function.layers
+                ],
+            },
+            "triggers": [t.__dict__ for t in state.triggers],
+        },
+        lines,
+    )
+
+
+@cli.command()
+@global_options
+@click.pass_context
+def versions(ctx: click.Context) -> None:
+    """List the model layer versions, newest first; * marks the one the function links."""
+    settings, output = _settings(ctx)
+    rows = actions.versions(settings, _aws(settings))
+    lines = [f"{'':2}{'VERSION':>7}  {'LABEL':<16} {'SHA256':<16}  CREATED"]
+    lines += [
+        f"{'*' if row.live else ' ':2}{row.version:>7}  {row.label:<16} {row.sha256:<16}  "
+        f"{row.created}"
+        for row in rows
+    ]
+    if not rows:
+        lines = [f"layer {settings.model_layer} has no versions (run mlayer publish-model)"]
+    output.result({"versions": [row.__dict__ for row in rows]}, lines)
+
+
+def main() -> None:
+    cli(prog_name="mlayer")

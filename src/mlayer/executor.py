@@ -1,0 +1,51 @@
+"""Carry out a ``Plan`` against AWS, one step after another.
+
+The executor decides nothing: every choice was made by ``plan.py``. Each step
+waits for Lambda to settle before the next one, since Lambda refuses an update
+while another is in progress.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from mlayer.aws import Aws
+from mlayer.plan import (
+    CreateFunction,
+    CreateTrigger,
+    Plan,
+    UpdateCode,
+    UpdateConfiguration,
+    UpdateTrigger,
+)
+
+
+def apply(
+    plan: Plan,
+    aws: Aws,
+    *,
+    code: Callable[[], bytes],
+    on_step: Callable[[str], None] = lambda _: None,
+) -> None:
+    """Apply ``plan``; ``code`` returns the function's zip when a step needs it."""
+    for step in plan.steps:
+        on_step(step.describe())
+        match step:
+            case CreateFunction(spec):
+                aws.create_function(
+                    {
+                        "FunctionName": spec.name,
+                        "Architectures": [spec.arch],
+                        "PackageType": "Zip",
+                        **spec.configuration(),
+                    },
+                    code(),
+                )
+            case UpdateCode(name, arch):
+                aws.update_function_code(name, code(), arch)
+            case UpdateConfiguration(name):
+                aws.update_function_configuration(name, step.request())
+            case CreateTrigger(function_name, spec):
+                aws.create_trigger(function_name, spec.create_request())
+            case UpdateTrigger(uuid):
+                aws.update_trigger(uuid, step.request())

@@ -1,0 +1,115 @@
+"""mlayer.toml + command-line flags -> one frozen ``Settings``.
+
+Every option can live in ``mlayer.toml`` (same name as the flag, without the
+dashes); a flag given on the command line wins over the file, and the file wins
+over the defaults below. Reading the file is the only I/O here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlayer.errors import UsageError
+
+CONFIG_NAME = "mlayer.toml"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a command may need, resolved once."""
+
+    # AWS and naming
+    function_name: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    endpoint_url: str | None = None
+    deps_layer_name: str | None = None
+    model_layer_name: str | None = None
+    bucket: str | None = None
+    # output
+    json: bool = False
+    debug: bool = False
+    # build-deps
+    requirements: str | None = None
+    runtime: str = "python3.11"
+    arch: str = "x86_64"
+    builder: str = "pip"
+    out: str = "build"
+    # publish-model
+    model_files: tuple[str, ...] = ()
+    label: str | None = None
+    # deploy
+    role: str | None = None
+    stream_arn: str | None = None
+    batch_size: int = 100
+    starting_position: str = "LATEST"
+    memory: int = 192
+    timeout: int = 60
+    handler_dir: str | None = None
+    text_field: str = "textblob"
+    text_is_json: bool = False
+    # where the config came from, for messages
+    config_path: str | None = field(default=None, compare=False)
+
+    @property
+    def deps_layer(self) -> str:
+        return self.deps_layer_name or f"{self.require_function_name()}-deps"
+
+    @property
+    def model_layer(self) -> str:
+        return self.model_layer_name or f"{self.require_function_name()}-model"
+
+    def require_function_name(self) -> str:
+        if not self.function_name:
+            raise UsageError(
+                "no function name: pass --function-name or set function-name in mlayer.toml"
+            )
+        return self.function_name
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "config_path"}
+
+
+def load_settings(
+    flags: dict[str, Any], config: str | None = None, cwd: Path | None = None
+) -> Settings:
+    """Merge defaults, the config file and the flags that were given (not None)."""
+    path = Path(config) if config else (cwd or Path.cwd()) / CONFIG_NAME
+    from_file = _read_config(path, explicit=config is not None)
+    values: dict[str, Any] = {**from_file}
+    values.update({k: v for k, v in flags.items() if v is not None and v != ()})
+    if from_file:
+        values["config_path"] = str(path)
+    return Settings(**values)
+
+
+def _read_config(path: Path, *, explicit: bool) -> dict[str, Any]:
+    if not path.exists():
+        if explicit:
+            raise UsageError(f"config file {path} does not exist")
+        return {}
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read config file {path}: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path} is not valid TOML: {exc}") from exc
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = key.replace("-", "_")
+        if name == "model_files" or name not in _FIELDS:
+            known = ", ".join(sorted(n.replace("_", "-") for n in _FIELDS))
+            raise UsageError(f"{path}: unknown setting {key!r}; known settings: {known}")
+        values[name] = _check_type(path, key, value, _FIELDS[name].default)
+    return values
+
+
+def _check_type(path: Path, key: str, value: Any, default: Any) -> Any:
+    expected: type = type(default) if default is not None else str
+    if (expected is int and isinstance(value, bool)) or not isinstance(value, expected):
+        raise UsageError(f"{path}: {key} must be a {expected.__name__}, got {value!r}")
+    return value
