@@ -21,7 +21,13 @@ from mlayer.build.archive import (
     lambda_sha256,
     write_zip,
 )
-from mlayer.build.layer import BuildOptions, Progress, build_deps_layer
+from mlayer.build.layer import (
+    BuildOptions,
+    Progress,
+    build_deps_layer,
+    deps_description,
+    pinned_versions,
+)
 from mlayer.errors import NotFound, UsageError
 from mlayer.model import MANIFEST_NAME, MODEL_DIR, ModelManifest, build_manifest, parse_description
 from mlayer.plan import FunctionSpec, Plan, TriggerSpec, plan_deploy, plan_relink
@@ -71,7 +77,12 @@ def build_deps(
     published = None
     if publish and layer_name:
         published = _publish_zip(
-            aws(), layer_name, summary, settings, "mlayer-deps " + target.runtime, progress
+            aws(),
+            layer_name,
+            summary,
+            settings,
+            deps_description(target, pinned_versions(Path(settings.requirements)), summary.sha256),
+            progress,
         )
     return LayerBuild(summary, published)
 

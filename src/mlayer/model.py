@@ -113,11 +113,17 @@ class ModelManifest:
         return " ".join(parts)[:DESCRIPTION_LIMIT]
 
 
-def parse_description(description: str) -> dict[str, str]:
-    """The key=value pairs of a description written by ``ModelManifest.description``."""
-    if not description.startswith("mlayer-model"):
+def parse_description(description: str, kind: str = "mlayer-model") -> dict[str, str]:
+    """The key=value pairs of a layer description mlayer wrote.
+
+    ``kind`` is the first word: ``mlayer-model`` (``ModelManifest.description``)
+    or ``mlayer-deps`` (``build.layer.deps_description``). Another layer's
+    description gives an empty dict.
+    """
+    words = description.split()
+    if not words or words[0] != kind:
         return {}
-    return dict(part.split("=", 1) for part in description.split()[1:] if "=" in part)
+    return dict(part.split("=", 1) for part in words[1:] if "=" in part)
 
 
 def _short(library: str) -> str:
