@@ -28,10 +28,11 @@ from mlayer.build.layer import (
     deps_description,
     pinned_versions,
 )
-from mlayer.errors import NotFound, UsageError
+from mlayer.errors import MlayerError, NotFound, UsageError
 from mlayer.model import MANIFEST_NAME, MODEL_DIR, ModelManifest, build_manifest, parse_description
 from mlayer.plan import FunctionSpec, Plan, TriggerSpec, plan_deploy, plan_relink
 from mlayer.settings import Settings
+from mlayer.store import ArtifactStore, fetch_layer_zip
 from mlayer.targets import resolve_target
 
 HANDLER = "mlayer_handler.lambda_handler"
@@ -112,6 +113,7 @@ def _publish_zip(
         bucket=settings.bucket,
         key=f"mlayer/{layer_name}/{summary.sha256}.zip",
     )
+    artifact_store(settings).put(summary.path, summary.sha256)  # for invoke --local
     return Published(version.version, version.arn)
 
 
@@ -156,6 +158,7 @@ def publish_model(
         bucket=settings.bucket,
         key=f"mlayer/{layer_name}/{summary.sha256}.zip",
     )
+    artifact_store(settings).put(summary.path, summary.sha256)  # for invoke --local
     return manifest, summary, Published(version.version, version.arn)
 
 
@@ -345,9 +348,87 @@ def versions(settings: Settings, aws: Aws) -> list[ModelVersionInfo]:
 # --- invoke --local ---------------------------------------------------------------
 
 
-def local_zips(settings: Settings, deps_zip: str | None, model_zip: str | None) -> list[Path]:
+def artifact_store(settings: Settings) -> ArtifactStore:
+    return ArtifactStore(Path(settings.store) if settings.store else None)
+
+
+@dataclass(frozen=True)
+class LocalLayer:
+    path: Path
+    origin: str  # said to the user: where these bytes came from
+
+
+def local_zips(
+    settings: Settings,
+    *,
+    deps_zip: str | None = None,
+    model_zip: str | None = None,
+    deps_version: int | None = None,
+    model_version: int | None = None,
+    aws: Callable[[], Aws] | None = None,
+    on_message: Callable[[str], None] = lambda _: None,
+) -> list[LocalLayer]:
+    """The deps and model layer zips for invoke --local, in Lambda's layer order.
+
+    Per layer: a zip given by path; else a published version given by number;
+    else the version the deployed function links; else the local build output.
+    A published version's bytes come from the local store, S3 or its URL.
+    """
     out = Path(settings.out)
-    return [
-        Path(deps_zip) if deps_zip else out / "deps-layer.zip",
-        Path(model_zip) if model_zip else out / MODEL_ZIP_NAME,
-    ]
+    wanted = {
+        "deps": (deps_zip, deps_version, out / "deps-layer.zip"),
+        "model": (model_zip, model_version, out / MODEL_ZIP_NAME),
+    }
+    client: list[Aws] = []
+
+    def connect() -> Aws:
+        if aws is None:
+            raise UsageError("a published layer version needs AWS: pass --deps-zip/--model-zip")
+        if not client:
+            client.append(aws())
+        return client[0]
+
+    linked: dict[str, str] = {}
+    undecided = any(path is None and version is None for path, version, _ in wanted.values())
+    if undecided and settings.function_name and aws is not None:
+        try:
+            function = connect().function(settings.function_name)
+        except MlayerError as exc:  # no credentials or no endpoint: still runnable locally
+            on_message(f"not asking AWS which layers {settings.function_name} links ({exc})")
+            function = None
+        linked = {layer_name_of(arn): arn for arn in function.layers} if function else {}
+
+    layers = []
+    for kind, (path, version, built) in wanted.items():
+        if path is not None:
+            layers.append(LocalLayer(Path(path), f"--{kind}-zip"))
+            continue
+        # Only a published layer needs its name (which may need --function-name).
+        layer_name = (
+            (settings.deps_layer if kind == "deps" else settings.model_layer)
+            if version is not None or linked
+            else ""
+        )
+        if version is not None:
+            published = connect().layer_version(layer_name, version)
+        elif layer_name in linked:
+            published = connect().layer_version_by_arn(linked[layer_name])
+        else:
+            layers.append(LocalLayer(built, "local build output"))
+            continue
+        fetched = fetch_layer_zip(
+            connect(),
+            artifact_store(settings),
+            layer_name=layer_name,
+            version=published.version,
+            code_sha256=published.code_sha256,
+            location=published.location,
+            bucket=settings.bucket,
+        )
+        linked_note = " (linked by the function)" if version is None else ""
+        layers.append(
+            LocalLayer(
+                fetched.path, f"{layer_name}:{published.version}{linked_note} from {fetched.source}"
+            )
+        )
+    return layers

@@ -7,6 +7,8 @@ Everything else sees plain dataclasses. botocore errors are turned into
 from __future__ import annotations
 
 import re
+import shutil
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -35,6 +37,7 @@ class LayerVersion:
     created: str = ""
     code_sha256: str = ""  # Lambda's form: base64 of the zip's sha256
     code_size: int = 0
+    location: str = ""  # where Lambda offers the zip (a presigned URL; moto: s3://...)
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,22 @@ class TriggerState:
     starting_position: str | None
     response_types: tuple[str, ...]
     state: str
+    # Lambda's defaults when a mapping does not report them.
+    bisect_on_error: bool = False
+    maximum_retries: int = -1
+    maximum_record_age: int = -1
+    parallelization_factor: int = 1
+    on_failure: str | None = None
+
+
+@dataclass(frozen=True)
+class LinkedLayers:
+    """Which layer versions one version of a function (or an alias) links."""
+
+    function: str
+    version: str  # "$LATEST" or a number
+    layers: tuple[str, ...]
+    aliases: tuple[str, ...] = ()
 
 
 def layer_name_of(arn: str) -> str:
@@ -124,6 +143,12 @@ class Aws:
     def _kinesis(self) -> Any:
         return self._register(
             self._session.client("kinesis", endpoint_url=self._endpoint_url, config=self._config)
+        )
+
+    def _client(self, service: str) -> Any:
+        # For the services a few commands need (DynamoDB, IAM, STS): made on use.
+        return self._register(
+            self._session.client(service, endpoint_url=self._endpoint_url, config=self._config)
         )
 
     def _count_call(self, **_: Any) -> None:
@@ -189,6 +214,41 @@ class Aws:
             reply = self._lambda.get_layer_version(LayerName=name, VersionNumber=version)
         return _layer_version(name, reply)
 
+    def layer_version_by_arn(self, arn: str) -> LayerVersion:
+        """A layer version by its ARN, with the content's sha256 and download location."""
+        with self._translate(f"layer version {arn}"):
+            reply = self._lambda.get_layer_version_by_arn(Arn=arn)
+        return _layer_version(layer_name_of(arn), reply)
+
+    def download_object(self, bucket: str, key: str, dest: Path) -> bool:
+        """Download s3://bucket/key with the transfer manager; False when it is not there."""
+        try:
+            with self._translate(f"s3://{bucket}/{key}"):
+                self._s3.download_file(
+                    bucket, key, str(dest), Config=TransferConfig(max_concurrency=4)
+                )
+        except NotFound:
+            return False
+        except AwsError as exc:
+            # download_file reports a missing key as a bare HEAD "404".
+            if "404" in str(exc) or "Not Found" in str(exc):
+                return False
+            raise
+        return True
+
+    def download_url(self, url: str, dest: Path) -> bool:
+        """Download a layer's presigned URL into ``dest``; False when it cannot be fetched."""
+        try:
+            with urllib.request.urlopen(url, timeout=60) as reply, dest.open("wb") as handle:
+                shutil.copyfileobj(reply, handle, 1 << 20)
+        except (OSError, ValueError):
+            return False
+        return True
+
+    def delete_layer_version(self, name: str, version: int) -> None:
+        with self._translate(f"layer {name} version {version}"):
+            self._lambda.delete_layer_version(LayerName=name, VersionNumber=version)
+
     # --- the function ---------------------------------------------------------
 
     def function(self, name: str) -> FunctionState | None:
@@ -229,6 +289,37 @@ class Aws:
             self._lambda.update_function_configuration(FunctionName=name, **changes)
             self._wait_updated(name)
 
+    def linked_layers(self) -> list[LinkedLayers]:
+        """Every version of every function in the region with the layers it links,
+        and the aliases that point at each version (to keep what is in use)."""
+        rows: list[LinkedLayers] = []
+        with self._translate("functions"):
+            pages = self._lambda.get_paginator("list_functions").paginate(FunctionVersion="ALL")
+            functions = [item for page in pages for item in page["Functions"]]
+            aliases: dict[tuple[str, str], list[str]] = {}
+            for name in sorted({item["FunctionName"] for item in functions}):
+                alias_pages = self._lambda.get_paginator("list_aliases").paginate(
+                    FunctionName=name
+                )
+                for page in alias_pages:
+                    for alias in page["Aliases"]:
+                        targets = [alias["FunctionVersion"]]
+                        weights = alias.get("RoutingConfig", {}).get("AdditionalVersionWeights")
+                        targets += list(weights or {})
+                        for version in targets:
+                            aliases.setdefault((name, version), []).append(alias["Name"])
+        for item in functions:
+            key = (item["FunctionName"], item.get("Version", "$LATEST"))
+            rows.append(
+                LinkedLayers(
+                    function=key[0],
+                    version=key[1],
+                    layers=tuple(layer["Arn"] for layer in item.get("Layers", [])),
+                    aliases=tuple(sorted(aliases.get(key, []))),
+                )
+            )
+        return rows
+
     def _wait_updated(self, name: str) -> None:
         # Lambda refuses a second update while the first is in progress.
         self._lambda.get_waiter("function_updated_v2").wait(FunctionName=name)
@@ -250,6 +341,14 @@ class Aws:
                         starting_position=item.get("StartingPosition"),
                         response_types=tuple(item.get("FunctionResponseTypes", [])),
                         state=item.get("State", ""),
+                        bisect_on_error=bool(item.get("BisectBatchOnFunctionError", False)),
+                        maximum_retries=_int_or(item.get("MaximumRetryAttempts"), -1),
+                        maximum_record_age=_int_or(item.get("MaximumRecordAgeInSeconds"), -1),
+                        parallelization_factor=_int_or(item.get("ParallelizationFactor"), 1),
+                        on_failure=(item.get("DestinationConfig") or {})
+                        .get("OnFailure", {})
+                        .get("Destination")
+                        or None,
                     )
                     for item in page["EventSourceMappings"]
                 ]
@@ -272,6 +371,62 @@ class Aws:
         except NotFound:
             return False
         return True
+
+    def stream_name_exists(self, name: str) -> bool:
+        """Whether the Kinesis stream called ``name`` exists in the region."""
+        try:
+            with self._translate(f"Kinesis stream {name}"):
+                self._kinesis.describe_stream_summary(StreamName=name)
+        except NotFound:
+            return False
+        return True
+
+    def table_stream_exists(self, stream_arn: str) -> bool:
+        """Whether the DynamoDB table stream ``stream_arn`` exists (read-only check)."""
+        try:
+            with self._translate(f"table stream {stream_arn}"):
+                self._client("dynamodbstreams").describe_stream(StreamArn=stream_arn, Limit=1)
+        except NotFound:
+            return False
+        return True
+
+    def table_exists(self, name: str) -> bool:
+        try:
+            with self._translate(f"DynamoDB table {name}"):
+                self._client("dynamodb").describe_table(TableName=name)
+        except NotFound:
+            return False
+        return True
+
+    # --- identity and the execution role -----------------------------------------
+
+    def account_id(self) -> str:
+        with self._translate("the caller's identity"):
+            return str(self._client("sts").get_caller_identity()["Account"])
+
+    def role_arn(self, name: str) -> str | None:
+        """The role's ARN, or None when there is no role called ``name``."""
+        try:
+            with self._translate(f"role {name}"):
+                return str(self._client("iam").get_role(RoleName=name)["Role"]["Arn"])
+        except NotFound:
+            return None
+
+    def put_role(
+        self, name: str, trust_policy: str, policy_name: str, policy: str, *, create: bool
+    ) -> str:
+        """Create the role when asked, set its inline policy, and return its ARN."""
+        iam = self._client("iam")
+        with self._translate(f"role {name}"):
+            if create:
+                iam.create_role(
+                    RoleName=name,
+                    AssumeRolePolicyDocument=trust_policy,
+                    Description="Execution role made by mlayer deploy --create-role",
+                )
+                iam.get_waiter("role_exists").wait(RoleName=name)
+            iam.put_role_policy(RoleName=name, PolicyName=policy_name, PolicyDocument=policy)
+            return str(iam.get_role(RoleName=name)["Role"]["Arn"])
 
     # --- errors ---------------------------------------------------------------
 
@@ -298,13 +453,21 @@ class Aws:
         except botocore.exceptions.ClientError as exc:
             error = exc.response.get("Error", {})
             code, message = error.get("Code", ""), error.get("Message", "")
-            if code in {"ResourceNotFoundException", "NoSuchBucket", "NoSuchKey"} or (
-                code == "ResourceNotFound"
-            ):
+            if code in {
+                "ResourceNotFoundException",
+                "NoSuchBucket",
+                "NoSuchKey",
+                "NoSuchEntity",
+                "ResourceNotFound",
+            }:
                 raise NotFound(f"{resource} not found ({message or code})") from exc
             if code in {"AccessDeniedException", "AccessDenied", "UnrecognizedClientException"}:
                 raise AwsError(f"AWS denied access to {resource}: {message or code}") from exc
             raise AwsError(f"AWS refused the call on {resource}: {code}: {message}") from exc
+
+
+def _int_or(value: Any, default: int) -> int:
+    return default if value is None else int(value)
 
 
 def _layer_version(name: str, item: dict[str, Any]) -> LayerVersion:
@@ -317,6 +480,7 @@ def _layer_version(name: str, item: dict[str, Any]) -> LayerVersion:
         created=item.get("CreatedDate", ""),
         code_sha256=content.get("CodeSha256", ""),
         code_size=int(content.get("CodeSize", 0)),
+        location=content.get("Location", ""),
     )
 
 

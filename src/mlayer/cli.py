@@ -17,11 +17,10 @@ from typing import Any
 
 import click
 
-from mlayer import __version__, actions
+from mlayer import __version__, actions, local
 from mlayer.aws import Aws, layer_name_of
 from mlayer.build.layer import Progress
 from mlayer.errors import MlayerError, UsageError
-from mlayer.local import invoke_local
 from mlayer.options import (
     bucket_option,
     dry_run_option,
@@ -372,16 +371,25 @@ def rollback(ctx: click.Context, version: int, dry_run: bool) -> None:
 @cli.command()
 @click.option(
     "--local",
-    "local",
+    "is_local",
     is_flag=True,
     required=True,
     help="Run on this machine (the only mode so far).",
 )
-@click.option("--event", type=click.Path(dir_okay=False), required=True, help="Event JSON file.")
-@click.option("--deps-zip", type=click.Path(dir_okay=False), help="[default: build/deps-layer.zip]")
+@click.option("--event", type=click.Path(dir_okay=False), help="Event JSON file.")
 @click.option(
-    "--model-zip", type=click.Path(dir_okay=False), help="[default: build/model-layer.zip]"
+    "--texts",
+    type=click.Path(dir_okay=False),
+    help="A file of texts, one per line: sent as Kinesis events instead of --event.",
 )
+@click.option("--batch-size", type=int, help="Records per event with --texts [default: 100].")
+@click.option(
+    "--repeat", type=int, default=1, help="Invoke N times: the first cold, the rest warm."
+)
+@click.option("--deps-zip", type=click.Path(dir_okay=False), help="A deps layer zip to use.")
+@click.option("--model-zip", type=click.Path(dir_okay=False), help="A model layer zip to use.")
+@click.option("--deps-version", type=int, help="A published deps layer version to use.")
+@click.option("--model-version", type=int, help="A published model layer version to use.")
 @click.option("--runtime", help="Lambda runtime [default: python3.11].")
 @click.option("--memory", type=click.IntRange(128, 10240), help="Memory in MB [default: 192].")
 @click.option(
@@ -393,23 +401,37 @@ def rollback(ctx: click.Context, version: int, dry_run: bool) -> None:
 @click.option(
     "--handler-dir", type=click.Path(file_okay=False), help="Your own handler/ directory."
 )
+@bucket_option
 @out_option
 @global_options
 @click.pass_context
 def invoke(
     ctx: click.Context,
-    local: bool,
-    event: str,
+    is_local: bool,
+    event: str | None,
+    texts: str | None,
+    batch_size: int | None,
+    repeat: int,
     deps_zip: str | None,
     model_zip: str | None,
+    deps_version: int | None,
+    model_version: int | None,
     runtime: str | None,
     memory: int | None,
     text_field: str | None,
     text_is_json: bool | None,
     handler_dir: str | None,
+    bucket: str | None,
     out: str | None,
 ) -> None:
-    """Run the handler on an EVENT file, with the layer zips placed as Lambda places them."""
+    """Run the handler on an event as Lambda runs it, and print its result and REPORT line.
+
+    \b
+    Layers, per layer: --deps-zip/--model-zip; else --deps-version/--model-version
+    (published); else the versions the deployed function links; else the zips in
+    the build directory. Published zips come from mlayer's local store, S3 or
+    the layer's download URL.
+    """
     settings, output = _settings(
         ctx,
         runtime=runtime,
@@ -417,28 +439,237 @@ def invoke(
         text_field=text_field,
         text_is_json=text_is_json,
         handler_dir=handler_dir,
+        bucket=bucket,
         out=out,
     )
+    events = local.read_events(
+        event=event,
+        texts=texts,
+        batch_size=batch_size,
+        default_batch_size=settings.batch_size,
+        text_field=settings.text_field,
+        text_is_json=settings.text_is_json,
+    )
+    for flag, version in (("--deps-version", deps_version), ("--model-version", model_version)):
+        if version is not None and version < 1:
+            raise UsageError(f"{flag} must be 1 or more, got {version}")
     target = resolve_target(settings.runtime, settings.arch)
+    layers = actions.local_zips(
+        settings,
+        deps_zip=deps_zip,
+        model_zip=model_zip,
+        deps_version=deps_version,
+        model_version=model_version,
+        aws=lambda: _aws(settings),
+        on_message=output.info,
+    )
+    for kind, layer in zip(("deps", "model"), layers, strict=True):
+        output.info(f"{kind} layer: {layer.path} ({layer.origin})")
     code = actions.function_zip(settings)
-    invocation = invoke_local(
+    invocation = local.invoke_local(
         target=target,
-        event_path=Path(event),
-        layer_zips=actions.local_zips(settings, deps_zip, model_zip),
+        events=events,
+        layer_zips=[layer.path for layer in layers],
         function_zip=code.path,
         handler=actions.HANDLER,
-        environment={
-            **actions.handler_environment(settings),
-            "AWS_LAMBDA_FUNCTION_NAME": settings.function_name or "local",
-        },
+        environment=actions.handler_environment(settings),
         memory_mb=settings.memory,
         timeout_s=settings.timeout,
+        repeat=repeat,
+        function_name=settings.function_name or "local",
+        region=settings.region or "us-east-1",
         on_log=output.detail,
     )
+    data: dict[str, Any] = {"result": invocation.result, "report": invocation.report}
+    if len(invocation.runs) > 1:
+        data["repeats"] = invocation.repeats
     output.result(
-        {"result": invocation.result, "report": invocation.report},
-        [json.dumps(invocation.result, indent=2), invocation.report_line(settings.memory)],
+        data,
+        [json.dumps(invocation.result, indent=2), *invocation.report_lines(settings.memory)],
     )
+
+
+@cli.command()
+@click.option("--records", type=int, required=True, help="Records per ingest (e.g. 50000).")
+@click.option(
+    "--batch-size",
+    "batch_sizes",
+    type=int,
+    multiple=True,
+    required=True,
+    help="Records per invocation; repeat for several (--batch-size 1 --batch-size 100).",
+)
+@click.option("--duration-ms", type=float, help="Duration of one invocation in ms.")
+@click.option(
+    "--measure",
+    type=click.Path(dir_okay=False),
+    help="Measure the duration per batch size instead: invoke the local layers on "
+    "this texts file (one text per line).",
+)
+@click.option("--memory", type=int, help="Memory in MB [default: 192].")
+@click.option("--arch", type=click.Choice(ARCHITECTURES), help="[default: x86_64]")
+@click.option("--price-per-gb-second", type=float, help="Override the price per GB-second.")
+@click.option(
+    "--price-per-100ms",
+    type=float,
+    help="The price of 100 ms at --memory, as AWS listed it before 2020 (implies 100 ms billing).",
+)
+@click.option("--request-price", type=float, help="Price per request [default: $0.0000002].")
+@click.option("--granularity-ms", type=int, help="Billing step: 1 (today) or 100 (before 2020).")
+@click.option(
+    "--endpoint-monthly",
+    type=float,
+    help="Monthly price of the always-on endpoint [default: $50.40 = $0.07/h].",
+)
+@click.option("--ingests-per-day", type=float, help="Also show the monthly cost at this rate.")
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False),
+    help="Draw monthly cost against ingests per day to FILE.png (needs mlayer[plot]).",
+)
+@out_option
+@global_options
+@click.pass_context
+def cost(
+    ctx: click.Context,
+    records: int,
+    batch_sizes: tuple[int, ...],
+    duration_ms: float | None,
+    measure: str | None,
+    memory: int | None,
+    arch: str | None,
+    price_per_gb_second: float | None,
+    price_per_100ms: float | None,
+    request_price: float | None,
+    granularity_ms: int | None,
+    endpoint_monthly: float | None,
+    ingests_per_day: float | None,
+    plot: str | None,
+    out: str | None,
+) -> None:
+    """What an ingest of RECORDS costs on Lambda per batch size, and the break-even
+    number of ingests against an always-on endpoint."""
+    from mlayer import cost as pricing
+
+    settings, output = _settings(
+        ctx, memory=memory, arch=arch, endpoint_monthly=endpoint_monthly, out=out
+    )
+    if (duration_ms is None) == (measure is None):
+        raise UsageError("give either --duration-ms D or --measure TEXTS_FILE")
+    prices = pricing.price_table(
+        settings.arch,
+        per_gb_second=price_per_gb_second,
+        per_100ms=price_per_100ms,
+        per_request=request_price,
+        granularity_ms=granularity_ms,
+    )
+    durations = (
+        {size: duration_ms for size in batch_sizes}
+        if duration_ms is not None
+        else _measure_durations(settings, output, Path(str(measure)), batch_sizes)
+    )
+    rows = [
+        pricing.cost_row(
+            records=records,
+            batch_size=size,
+            duration_ms=durations[size],
+            memory_mb=settings.memory,
+            prices=prices,
+            endpoint_monthly=settings.endpoint_monthly,
+            ingests_per_day=ingests_per_day,
+        )
+        for size in batch_sizes
+    ]
+    if plot:
+        from mlayer.plot import plot_monthly_cost
+
+        plot_monthly_cost(rows, settings.endpoint_monthly, Path(plot), ingests_per_day)
+        output.info(f"wrote {plot}")
+    lines = [
+        f"{records:,} records per ingest, {settings.memory} MB, {settings.arch}: "
+        + prices.describe(settings.memory),
+        f"always-on endpoint: ${settings.endpoint_monthly:,.2f} a month",
+        "",
+        f"{'BATCH':>6} {'BILLED MS':>10} {'INVOCATIONS':>12} {'$/INVOCATION':>14} "
+        f"{'$/INGEST':>12} {'BREAK-EVEN INGESTS /MONTH':>26} {'/DAY':>8} {'/HOUR':>7}"
+        + (f" {'$/MONTH':>10}" if ingests_per_day is not None else ""),
+    ]
+    for row in rows:
+        lines.append(
+            f"{row.batch_size:>6} {row.billed_ms:>10,} {row.invocations_per_ingest:>12,} "
+            f"{row.cost_per_invocation:>14.8f} {row.cost_per_ingest:>12.6f} "
+            f"{row.breakeven_ingests_per_month:>26,.0f} {row.breakeven_ingests_per_day:>8,.1f} "
+            f"{row.breakeven_ingests_per_hour:>7,.1f}"
+            + (f" {row.monthly_cost:>10.2f}" if row.monthly_cost is not None else "")
+        )
+    output.result(
+        {
+            "prices": {
+                "per_gb_second": prices.per_gb_second,
+                "per_100ms": prices.per_100ms,
+                "per_request": prices.per_request,
+                "granularity_ms": prices.granularity_ms,
+                "taken": prices.taken,
+            },
+            "endpoint_monthly": settings.endpoint_monthly,
+            "rows": [
+                {
+                    "batch_size": row.batch_size,
+                    "duration_ms": row.duration_ms,
+                    "billed_ms": row.billed_ms,
+                    "invocations_per_ingest": row.invocations_per_ingest,
+                    "cost_per_invocation": row.cost_per_invocation,
+                    "cost_per_ingest": row.cost_per_ingest,
+                    "breakeven_ingests_per_month": row.breakeven_ingests_per_month,
+                    "breakeven_ingests_per_day": row.breakeven_ingests_per_day,
+                    "breakeven_ingests_per_hour": row.breakeven_ingests_per_hour,
+                    "monthly_cost": row.monthly_cost,
+                }
+                for row in rows
+            ],
+        },
+        lines,
+    )
+
+
+def _measure_durations(
+    settings: Settings, output: Output, texts: Path, batch_sizes: tuple[int, ...]
+) -> dict[int, float]:
+    """The warm duration of one invocation per batch size, from the local build's layers."""
+    lines = local.read_texts(texts)
+    target = resolve_target(settings.runtime, settings.arch)
+    layers = actions.local_zips(settings, on_message=output.info)
+    code = actions.function_zip(settings)
+    durations = {}
+    for size in batch_sizes:
+        local.check_batch_size(size)
+        # Enough records for one full batch, reusing the lines as needed.
+        batch = [lines[i % len(lines)] for i in range(size)]
+        events = local.kinesis_events(
+            batch,
+            batch_size=size,
+            text_field=settings.text_field,
+            text_is_json=settings.text_is_json,
+        )
+        invocation = local.invoke_local(
+            target=target,
+            events=events,
+            layer_zips=[layer.path for layer in layers],
+            function_zip=code.path,
+            handler=actions.HANDLER,
+            environment=actions.handler_environment(settings),
+            memory_mb=settings.memory,
+            timeout_s=settings.timeout,
+            repeat=4,
+        )
+        warm = [run["duration_ms"] for run in invocation.runs[1:]]
+        durations[size] = sum(warm) / len(warm)
+        output.info(
+            f"batch {size}: warm {durations[size]:.1f} ms per invocation "
+            f"(cold: init {invocation.init_ms:.0f} ms, first call "
+            f"{invocation.runs[0]['duration_ms']:.0f} ms)"
+        )
+    return durations
 
 
 @cli.command()

@@ -52,6 +52,19 @@ class Settings:
     handler_dir: str | None = None
     text_field: str = "textblob"
     text_is_json: bool = False
+    # model lifecycle: the compatibility gate, event sources, sinks, the role
+    allow_version_mismatch: bool = False
+    table_stream_arn: str | None = None
+    sink: str = "log"
+    bisect_on_error: bool = False
+    maximum_retries: int = -1  # Lambda's default: until the record expires
+    maximum_record_age: int = -1  # seconds; -1: until the stream drops it
+    parallelization_factor: int = 1
+    on_failure: str | None = None
+    create_role: bool = False
+    # invoke --local and cost
+    store: str | None = None  # mlayer's local store of published zips [~/.cache/mlayer]
+    endpoint_monthly: float = 50.40  # the always-on alternative: $0.07/h x 720 h
     # where the config came from, for messages
     config_path: str | None = field(default=None, compare=False)
 
