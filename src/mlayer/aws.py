@@ -216,8 +216,11 @@ class Aws:
 
     def layer_version_by_arn(self, arn: str) -> LayerVersion:
         """A layer version by its ARN, with the content's sha256 and download location."""
+        # GetLayerVersion takes the layer's ARN as its name (another account's
+        # layer too); moto has no GetLayerVersionByArn.
+        layer_arn, version = arn.rsplit(":", 1)
         with self._translate(f"layer version {arn}"):
-            reply = self._lambda.get_layer_version_by_arn(Arn=arn)
+            reply = self._lambda.get_layer_version(LayerName=layer_arn, VersionNumber=int(version))
         return _layer_version(layer_name_of(arn), reply)
 
     def download_object(self, bucket: str, key: str, dest: Path) -> bool:
@@ -298,9 +301,7 @@ class Aws:
             functions = [item for page in pages for item in page["Functions"]]
             aliases: dict[tuple[str, str], list[str]] = {}
             for name in sorted({item["FunctionName"] for item in functions}):
-                alias_pages = self._lambda.get_paginator("list_aliases").paginate(
-                    FunctionName=name
-                )
+                alias_pages = self._lambda.get_paginator("list_aliases").paginate(FunctionName=name)
                 for page in alias_pages:
                     for alias in page["Aliases"]:
                         targets = [alias["FunctionVersion"]]
