@@ -14,6 +14,7 @@ from mlayer.errors import UsageError
 
 SEED = ("--records", "50000", "--batch-size", "1", "--batch-size", "10", "--batch-size", "100")
 SEED += ("--duration-ms", "4000", "--memory", "192", "--price-per-100ms", "0.000000313")
+BOTH_PRICES = ("--price-per-gb-second", "1e-5", "--price-per-100ms", "3e-7")
 
 
 def assert_one_line_error(result: Result, *fragments: str) -> None:
@@ -177,8 +178,7 @@ def test_cost_endpoint_price_from_config(project: Path) -> None:
         (("--batch-size", "10"), "--duration-ms"),
         (("--batch-size", "10", "--duration-ms", "5", "--granularity-ms", "10"), "1 or 100"),
         (
-            ("--batch-size", "10", "--duration-ms", "5", "--price-per-gb-second", "1e-5")
-            + ("--price-per-100ms", "3e-7"),
+            ("--batch-size", "10", "--duration-ms", "5", *BOTH_PRICES),
             "exclude each other",
         ),
     ],
