@@ -8,34 +8,69 @@ refusal leaves AWS as it was.
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from mlayer import executor
-from mlayer.aws import Aws, FunctionState, LayerVersion, TriggerState, layer_name_of
+from mlayer import executor, gate
+from mlayer.aws import (
+    Aws,
+    FunctionState,
+    LayerVersion,
+    TriggerState,
+    layer_name_of,
+    layer_version_of,
+)
 from mlayer.build.archive import (
     ZipSummary,
     directory_entries,
     lambda_sha256,
+    summarize_zip,
     write_zip,
 )
 from mlayer.build.layer import (
     BuildOptions,
+    DepsBuild,
     Progress,
     build_deps_layer,
     deps_description,
     pinned_versions,
 )
+from mlayer.build.manifest import check_model_modules
 from mlayer.errors import MlayerError, NotFound, UsageError
+from mlayer.gate import MISMATCH_ENV, GateResult
 from mlayer.model import MANIFEST_NAME, MODEL_DIR, ModelManifest, build_manifest, parse_description
-from mlayer.plan import FunctionSpec, Plan, TriggerSpec, plan_deploy, plan_relink
+from mlayer.plan import (
+    FunctionSpec,
+    Kept,
+    Plan,
+    PutRole,
+    TriggerSpec,
+    plan_cleanup,
+    plan_deploy,
+    plan_relink,
+    short_arn,
+)
+from mlayer.policy import (
+    SinkSpec,
+    destination_actions,
+    parse_sink,
+    policy_json,
+    role_policy,
+    source_kind,
+)
 from mlayer.settings import Settings
 from mlayer.store import ArtifactStore, fetch_layer_zip
 from mlayer.targets import resolve_target
 
 HANDLER = "mlayer_handler.lambda_handler"
+# The deployed model's content hash (prefix), which the handler checks at init.
+MODEL_SHA_ENV = "MLAYER_MODEL_SHA256"
+SINK_KEY = "id"  # the sink table's partition key (handler/mlayer_sinks.py)
+DEPS_BUILD_MANIFEST = "deps-build.json"  # written beside the deps zip by build-deps
 MODEL_ZIP_NAME = "model-layer.zip"
 FUNCTION_ZIP_NAME = "function.zip"
 
@@ -51,6 +86,7 @@ class Published:
 class LayerBuild:
     zip: ZipSummary
     published: Published | None
+    build: DepsBuild | None = None
 
 
 @dataclass(frozen=True)
@@ -65,14 +101,38 @@ class DeployResult:
 
 
 def build_deps(
-    settings: Settings, *, publish: bool, aws: Callable[[], Aws], progress: Progress
+    settings: Settings,
+    *,
+    publish: bool,
+    aws: Callable[[], Aws],
+    progress: Progress,
+    use_cache: bool = True,
 ) -> LayerBuild:
     if not settings.requirements:
         raise UsageError("no requirements file: pass -r requirements.txt")
     target = resolve_target(settings.runtime, settings.arch)
     layer_name = settings.deps_layer if publish else None
-    summary = build_deps_layer(
-        BuildOptions(Path(settings.requirements), target, Path(settings.out), settings.builder),
+    built = build_deps_layer(
+        BuildOptions(
+            Path(settings.requirements),
+            target,
+            Path(settings.out),
+            builder=settings.builder,
+            image=settings.image,
+            host_network=settings.host_network,
+            ca_bundle=settings.ca_bundle,
+            slim=settings.slim,
+            bytecode=settings.bytecode,
+            sourceless=settings.sourceless,
+            no_deps=settings.no_deps,
+            prune=settings.prune,
+            sample_models=tuple(Path(p) for p in settings.sample_models),
+            sample_event=Path(settings.sample_event) if settings.sample_event else None,
+            text_field=settings.text_field,
+            text_is_json=settings.text_is_json,
+            reserved_bytes=_reserved_bytes(settings),
+            use_cache=use_cache,
+        ),
         progress,
     )
     published = None
@@ -80,12 +140,32 @@ def build_deps(
         published = _publish_zip(
             aws(),
             layer_name,
-            summary,
+            built.zip,
             settings,
-            deps_description(target, pinned_versions(Path(settings.requirements)), summary.sha256),
+            deps_description(target, built.versions, built.zip.sha256),
             progress,
         )
-    return LayerBuild(summary, published)
+    return LayerBuild(built.zip, published, built)
+
+
+def _reserved_bytes(settings: Settings) -> int:
+    """What the model layer and the function take of Lambda's 262 MB (measured when
+    they were built, else the sample models and the handler's files), plus --reserve-mb."""
+    out = Path(settings.out)
+    model_zip = out / MODEL_ZIP_NAME
+    if model_zip.is_file():
+        model = summarize_zip(model_zip).unzipped_bytes
+    else:
+        model = sum(Path(p).stat().st_size for p in settings.sample_models if Path(p).is_file())
+    code_zip = out / FUNCTION_ZIP_NAME
+    if code_zip.is_file():
+        code = summarize_zip(code_zip).unzipped_bytes
+    else:
+        try:
+            code = sum(p.stat().st_size for p in handler_dir(settings).glob("*.py"))
+        except UsageError:
+            code = 0
+    return model + code + settings.reserve_mb * 1_000_000
 
 
 def _publish_zip(
@@ -140,6 +220,12 @@ def publish_model(
 ) -> tuple[ModelManifest, ZipSummary, Published]:
     layer_name = settings.model_layer
     manifest, summary = package_model(files, settings.label, Path(settings.out))
+    # A pruned deps layer holds only the modules its sample model used: refuse a
+    # model whose pickle names another one, before anything is published.
+    check_model_modules(Path(settings.out), files)
+    checked = gate_publish(settings, manifest, aws)  # refuses before anything is published
+    for note in checked.notes() if checked else ("no deps layer to check the versions against",):
+        progress.message(note)
     newest = next(iter(aws.layer_versions(layer_name)), None)
     newest_sha = parse_description(newest.description).get("sha256") if newest else None
     if newest and not force and newest_sha == manifest.content_sha256[:16]:
@@ -187,11 +273,94 @@ def function_zip(settings: Settings) -> ZipSummary:
     return write_zip(entries, Path(settings.out) / FUNCTION_ZIP_NAME)
 
 
-def handler_environment(settings: Settings) -> dict[str, str]:
-    return {
+def handler_environment(
+    settings: Settings,
+    *,
+    model: LayerVersion | None = None,
+    gate: GateResult | None = None,
+) -> dict[str, str]:
+    """The function's environment: how to read records, where predictions go,
+    which model it must find, and any version mismatch the deploy allowed."""
+    environment = {
         "MLAYER_TEXT_FIELD": settings.text_field,
         "MLAYER_TEXT_IS_JSON": "1" if settings.text_is_json else "0",
+        "MLAYER_SINK": parse_sink(settings.sink).env,
     }
+    model_sha = parse_description(model.description).get("sha256") if model else None
+    if model_sha:
+        environment[MODEL_SHA_ENV] = model_sha
+    if gate is not None and gate.mismatches:
+        environment[MISMATCH_ENV] = gate.summary()
+    return environment
+
+
+# --- the compatibility gate ------------------------------------------------------
+
+
+def deps_versions_of(layer: LayerVersion) -> dict[str, str]:
+    return parse_description(layer.description, "mlayer-deps")
+
+
+def model_versions_of(layer: LayerVersion) -> dict[str, str]:
+    return parse_description(layer.description)
+
+
+def gate_layers(model: LayerVersion, deps: LayerVersion, allow: bool) -> GateResult:
+    """Refuse (``VersionMismatch``) a model the deps layer cannot load, unless ``allow``."""
+    return gate.check(
+        model_versions_of(model),
+        deps_versions_of(deps),
+        model_ref=short_arn(model.arn),
+        deps_ref=short_arn(deps.arn),
+        allow=allow,
+    )
+
+
+def local_deps_versions(settings: Settings) -> tuple[dict[str, str], str] | None:
+    """The deps versions of the local build (its manifest, else the pinned
+    requirements), for publish-model when no deps layer is published yet."""
+    out = Path(settings.out)
+    try:
+        data = json.loads((out / DEPS_BUILD_MANIFEST).read_text())
+    except (OSError, ValueError):
+        data = None
+    if isinstance(data, dict):
+        packages = data.get("packages") or {}
+        versions = {
+            name: str(info["version"])
+            for name, info in packages.items()
+            if isinstance(info, dict) and info.get("version")
+        }
+        runtime = str(data.get("runtime") or settings.runtime)
+        versions["python"] = runtime.removeprefix("python")
+        if len(versions) > 1:
+            return versions, str(out / DEPS_BUILD_MANIFEST)
+    if settings.requirements and Path(settings.requirements).is_file():
+        versions = pinned_versions(Path(settings.requirements))
+        versions["python"] = resolve_target(settings.runtime, settings.arch).python_dotted
+        return versions, settings.requirements
+    return None
+
+
+def gate_publish(settings: Settings, manifest: ModelManifest, aws: Aws) -> GateResult | None:
+    """publish-model's gate: against the newest published deps layer, else the local
+    build's manifest or requirements; None when there is nothing to compare with."""
+    deps_name = settings.deps_layer_name or settings.function_name
+    newest = next(iter(aws.layer_versions(settings.deps_layer)), None) if deps_name else None
+    if newest is not None and deps_versions_of(newest):
+        deps, deps_ref = deps_versions_of(newest), short_arn(newest.arn)
+    else:
+        local = local_deps_versions(settings)
+        if local is None:
+            return None
+        deps, deps_ref = local
+    return gate.check(
+        manifest.trained_with,
+        deps,
+        model_ref=f"{manifest.label or manifest.content_sha256[:16]} (being published)",
+        deps_ref=deps_ref,
+        allow=settings.allow_version_mismatch,
+    )
 
 
 # --- deploy and rollback ---------------------------------------------------------
@@ -212,8 +381,105 @@ def model_version(aws: Aws, layer_name: str, version: int) -> LayerVersion:
         existing = sorted(v.version for v in aws.layer_versions(layer_name))
         listed = ", ".join(map(str, existing)) or "none"
         raise NotFound(
-            f"model layer {layer_name} has no version {version} (existing: {listed})"
+            f"model layer {layer_name} has no version {version} (existing: {listed}; "
+            "deleted versions cannot come back: publish the model again)"
         ) from None
+
+
+def _check_range(flag: str, value: int, allowed: str, ok: bool) -> None:
+    if not ok:
+        raise UsageError(f"--{flag} {value} is out of range: use {allowed}")
+
+
+def trigger_specs(settings: Settings, aws: Aws, triggers: list[TriggerState]) -> list[TriggerSpec]:
+    """The stream triggers the function should have, each checked to exist."""
+    retries, age = settings.maximum_retries, settings.maximum_record_age
+    _check_range(
+        "maximum-retries", retries, "-1 (until expiry) or 0..10000", -1 <= retries <= 10000
+    )
+    _check_range(
+        "maximum-record-age",
+        age,
+        "-1 (until expiry) or 60..604800",
+        age == -1 or 60 <= age <= 604800,
+    )
+    factor = settings.parallelization_factor
+    _check_range("parallelization-factor", factor, "1..10", 1 <= factor <= 10)
+    if settings.on_failure:
+        destination_actions(settings.on_failure)  # refuses what is not SQS, SNS or S3
+
+    sources = [arn for arn in (settings.stream_arn, settings.table_stream_arn) if arn]
+    sources = sources or [t.source_arn for t in triggers]
+    if not sources:
+        raise UsageError(
+            "no stream to trigger from: pass --stream-arn ARN (a Kinesis stream) or "
+            "--table-stream-arn ARN (a DynamoDB table stream)"
+        )
+    for arn in sources:
+        if source_kind(arn) == "kinesis" and not aws.stream_exists(arn):
+            raise NotFound(f"Kinesis stream {arn} not found: create it or fix --stream-arn")
+        if source_kind(arn) == "dynamodb" and not aws.table_stream_exists(arn):
+            raise NotFound(
+                f"DynamoDB table stream {arn} not found: enable the table's stream "
+                "(NEW_IMAGE or NEW_AND_OLD_IMAGES) or fix --table-stream-arn"
+            )
+    return [
+        TriggerSpec(
+            arn,
+            settings.batch_size,
+            settings.starting_position,
+            bisect_on_error=settings.bisect_on_error,
+            maximum_retries=retries,
+            maximum_record_age=age,
+            parallelization_factor=factor,
+            on_failure=settings.on_failure,
+        )
+        for arn in sources
+    ]
+
+
+def check_sink(settings: Settings, aws: Aws) -> SinkSpec:
+    """The sink, refused when its table or stream does not exist."""
+    sink = parse_sink(settings.sink)
+    if sink.kind == "dynamodb":
+        key = aws.table_key(sink.name)
+        if key is None:
+            raise NotFound(
+                f"sink table {sink.name} not found: create it (partition key {SINK_KEY}, "
+                "a string) or fix --sink"
+            )
+        if key != (SINK_KEY, "S"):
+            raise UsageError(
+                f"sink table {sink.name} is keyed by {key[0]} ({key[1]}): predictions are "
+                f"written keyed by {SINK_KEY} (a string); use a table with that partition key"
+            )
+    elif sink.kind == "kinesis" and not aws.stream_name_exists(sink.name):
+        raise NotFound(f"sink stream {sink.name} not found: create it or fix --sink")
+    return sink
+
+
+def execution_role(
+    settings: Settings, aws: Aws, sources: list[str], sink: SinkSpec, current: FunctionState | None
+) -> tuple[str, PutRole | None]:
+    """The role ARN for the function, and the step that creates or updates it."""
+    name = settings.require_function_name()
+    if settings.create_role:
+        if settings.role:
+            raise UsageError("pass either --role ARN or --create-role, not both")
+        role_name = f"{name}-mlayer"
+        policy = iam_policy(settings, aws, sources=sources, sink=sink)
+        existing = aws.role_arn(role_name)
+        arn = existing or f"arn:aws:iam::{aws.account_id()}:role/{role_name}"
+        if existing and aws.role_policy(role_name, executor.ROLE_POLICY_NAME) == policy:
+            return arn, None
+        return arn, PutRole(role_name, policy_json(policy), create=existing is None)
+    role = settings.role or (current.role if current else None)
+    if not role:
+        raise UsageError(
+            f"function {name} does not exist yet: pass --role ARN (its execution role) "
+            "or --create-role"
+        )
+    return role, None
 
 
 def plan_function(
@@ -225,16 +491,11 @@ def plan_function(
     current = aws.function(name)
     triggers: list[TriggerState] = aws.triggers(name) if current else []
 
-    role = settings.role or (current.role if current else None)
-    if not role:
-        raise UsageError(
-            f"function {name} does not exist yet: pass --role ARN (its execution role)"
-        )
-    stream_arn = settings.stream_arn or (triggers[0].source_arn if len(triggers) == 1 else None)
-    if not stream_arn:
-        raise UsageError("no stream to trigger from: pass --stream-arn ARN (a Kinesis stream)")
-    if ":kinesis:" in stream_arn and not aws.stream_exists(stream_arn):
-        raise NotFound(f"Kinesis stream {stream_arn} not found: create it or fix --stream-arn")
+    if not settings.create_role and not (settings.role or current):
+        execution_role(settings, aws, [], SinkSpec("log"), current)  # the one-line refusal
+    wanted = trigger_specs(settings, aws, triggers)
+    sink = check_sink(settings, aws)
+    role, put_role = execution_role(settings, aws, [t.source_arn for t in wanted], sink, current)
 
     deps = _newest(aws, settings.deps_layer, "mlayer build-deps --publish")
     model = (
@@ -242,6 +503,7 @@ def plan_function(
         if requested_model_version is not None
         else _newest(aws, settings.model_layer, "mlayer publish-model")
     )
+    checked = gate_layers(model, deps, settings.allow_version_mismatch)
     code = function_zip(settings)
     spec = FunctionSpec(
         name=name,
@@ -253,10 +515,10 @@ def plan_function(
         timeout=settings.timeout,
         code_sha256=lambda_sha256(code.sha256),
         layers=(deps.arn, model.arn),
-        environment=tuple(sorted(handler_environment(settings).items())),
+        environment=tuple(sorted(handler_environment(settings, model=model, gate=checked).items())),
     )
-    trigger = TriggerSpec(stream_arn, settings.batch_size, settings.starting_position)
-    return plan_deploy(spec, current, trigger, triggers), spec, current
+    plan = plan_deploy(spec, current, wanted, triggers, role=put_role, notes=checked.notes())
+    return plan, spec, current
 
 
 def deploy(
@@ -280,18 +542,70 @@ def _function_arn(aws: Aws, name: str, dry_run: bool) -> str:
     return state.arn if state else f"(new) {name}"
 
 
+def linked_deps_layer(settings: Settings, aws: Aws, current: FunctionState) -> LayerVersion | None:
+    """The deps layer version the function links: by name, else by its description."""
+    others = [a for a in current.layers if layer_name_of(a) != settings.model_layer]
+    named = [a for a in others if layer_name_of(a) == settings.deps_layer]
+    for arn in named or others:
+        layer = aws.layer_version(layer_name_of(arn), layer_version_of(arn))
+        if named or deps_versions_of(layer):
+            return layer
+    return None
+
+
+def previous_model_version(aws: Aws, layer_name: str, current: FunctionState) -> int:
+    """The newest existing model layer version older than the live one."""
+    live = [layer_version_of(a) for a in current.layers if layer_name_of(a) == layer_name]
+    if not live:
+        raise UsageError(f"function {current.name} links no version of layer {layer_name}")
+    older = [v.version for v in aws.layer_versions(layer_name) if v.version < live[0]]
+    if not older:
+        raise NotFound(
+            f"no version of {layer_name} older than the live {live[0]} exists: "
+            "pass --version N (mlayer versions lists them)"
+        )
+    return max(older)
+
+
 def rollback(
-    settings: Settings, aws: Aws, *, version: int, dry_run: bool, on_step: Callable[[str], None]
+    settings: Settings,
+    aws: Aws,
+    *,
+    version: int | None,
+    to_previous: bool = False,
+    dry_run: bool,
+    on_step: Callable[[str], None],
 ) -> DeployResult:
+    """Relink the model layer to ``version`` (or the previous one), through the gate."""
     name = settings.require_function_name()
+    if (version is None) == (not to_previous):
+        raise UsageError("pass one of --version N or --to-previous")
     current = aws.function(name)
     if current is None:
         raise NotFound(f"function {name} does not exist: run mlayer deploy first")
+    if to_previous:
+        version = previous_model_version(aws, settings.model_layer, current)
+    assert version is not None
     target = model_version(aws, settings.model_layer, version)
+    deps = linked_deps_layer(settings, aws, current)
+    checked = (
+        gate_layers(target, deps, settings.allow_version_mismatch)
+        if deps is not None
+        else gate.compare({}, {}, model_ref=short_arn(target.arn), deps_ref="(no deps layer)")
+    )
+    environment = {
+        k: v for k, v in current.environment.items() if k not in (MODEL_SHA_ENV, MISMATCH_ENV)
+    }
+    model_sha = model_versions_of(target).get("sha256")
+    if model_sha:
+        environment[MODEL_SHA_ENV] = model_sha
+    if checked.mismatches:
+        environment[MISMATCH_ENV] = checked.summary()
     try:
-        plan = plan_relink(current, target.arn)
+        plan = plan_relink(current, target.arn, environment)
     except ValueError as exc:
         raise UsageError(f"{exc}: run mlayer deploy to link it") from exc
+    plan = Plan(plan.steps, plan.notes + checked.notes())
     if not dry_run:
         executor.apply(plan, aws, code=lambda: b"", on_step=on_step)
     layers = tuple(target.arn if layer_name_of(a) == target.name else a for a in current.layers)
@@ -305,12 +619,28 @@ def rollback(
 class Status:
     function: FunctionState | None
     triggers: list[TriggerState] = field(default_factory=list)
+    model: dict[str, str] = field(default_factory=dict)  # the live model's description
+    sink: str = "log"
+    version_mismatch_allowed: str | None = None
 
 
 def status(settings: Settings, aws: Aws) -> Status:
     name = settings.require_function_name()
     current = aws.function(name)
-    return Status(current, aws.triggers(name) if current else [])
+    if current is None:
+        return Status(None)
+    model: dict[str, str] = {}
+    for arn in current.layers:
+        if layer_name_of(arn) == settings.model_layer:
+            layer = aws.layer_version(layer_name_of(arn), layer_version_of(arn))
+            model = {"version": str(layer.version), **model_versions_of(layer)}
+    return Status(
+        current,
+        aws.triggers(name),
+        model=model,
+        sink=current.environment.get("MLAYER_SINK", "log"),
+        version_mismatch_allowed=current.environment.get(MISMATCH_ENV) or None,
+    )
 
 
 @dataclass(frozen=True)
@@ -322,12 +652,31 @@ class ModelVersionInfo:
     sha256: str
     live: bool
     details: dict[str, str]
+    trained_with: dict[str, str] = field(default_factory=dict)
+    linked_by: tuple[str, ...] = ()
+
+
+def linked_by(aws: Aws, function_name: str) -> dict[str, list[str]]:
+    """Layer version ARN -> what links it: ``$LATEST``, ``version 3``, ``alias prod``,
+    or another function, across every version of every function in the region."""
+    found: dict[str, list[str]] = {}
+    for row in aws.linked_layers():
+        if row.function == function_name:
+            who = ["$LATEST"] if row.version == "$LATEST" else [f"version {row.version}"]
+        else:
+            who = [f"function {row.function}:{row.version}"]
+        who += [f"alias {alias}" for alias in row.aliases]
+        for arn in row.layers:
+            for item in who:
+                if item not in found.setdefault(arn, []):
+                    found[arn].append(item)
+    return found
 
 
 def versions(settings: Settings, aws: Aws) -> list[ModelVersionInfo]:
     layer_name = settings.model_layer
-    current = aws.function(settings.require_function_name())
-    linked = set(current.layers) if current else set()
+    name = settings.require_function_name()
+    links = linked_by(aws, name)
     rows = []
     for item in aws.layer_versions(layer_name):
         details = parse_description(item.description)
@@ -338,11 +687,97 @@ def versions(settings: Settings, aws: Aws) -> list[ModelVersionInfo]:
                 created=item.created,
                 label=details.get("label", "-"),
                 sha256=details.get("sha256", "-"),
-                live=item.arn in linked,
+                live="$LATEST" in links.get(item.arn, []),
                 details=details,
+                trained_with={
+                    k: details[k]
+                    for k in ("python", "sklearn", "numpy", "scipy", "joblib")
+                    if k in details
+                },
+                linked_by=tuple(links.get(item.arn, [])),
             )
         )
     return rows
+
+
+# --- cleanup and the role policy ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CleanupResult:
+    plan: Plan
+    kept: tuple[Kept, ...]
+    applied: bool
+
+
+def cleanup(
+    settings: Settings,
+    aws: Aws,
+    *,
+    keep: int | None,
+    delete: tuple[int, ...] = (),
+    dry_run: bool,
+    on_step: Callable[[str], None],
+) -> CleanupResult:
+    """Delete old model layer versions: all but the ``keep`` newest, or exactly
+    ``delete``; never one that any function version or alias links."""
+    if (keep is None) == (not delete):
+        raise UsageError("pass --keep K (keep the K newest) or --version N (delete these)")
+    layer_name = settings.model_layer
+    existing = aws.layer_versions(layer_name)
+    if not existing:
+        raise NotFound(f"layer {layer_name} has no versions (run mlayer publish-model)")
+    links = linked_by(aws, settings.require_function_name())
+    by_number = {v.version: v.arn for v in existing}
+    if delete:
+        missing = sorted(set(delete) - set(by_number))
+        if missing:
+            listed = ", ".join(map(str, sorted(by_number)))
+            raise NotFound(
+                f"model layer {layer_name} has no version {missing[0]} (existing: {listed})"
+            )
+        for number in sorted(delete):
+            who = links.get(by_number[number])
+            if who:
+                raise UsageError(
+                    f"{layer_name}:{number} is linked by {', '.join(who)}: relink or "
+                    "roll back first; nothing was deleted"
+                )
+        # Keep everything not named; the plan then deletes only what was named.
+        arns = [by_number[n] for n in sorted(delete, reverse=True)]
+        plan, kept = plan_cleanup(arns, 0, links)
+    else:
+        assert keep is not None
+        if keep < 1:
+            raise UsageError("--keep must be at least 1")
+        plan, kept = plan_cleanup([v.arn for v in existing], keep, links)
+    if not dry_run:
+        executor.apply(plan, aws, code=lambda: b"", on_step=on_step)
+    return CleanupResult(plan, kept, applied=not dry_run)
+
+
+def iam_policy(
+    settings: Settings,
+    aws: Aws,
+    *,
+    sources: list[str] | None = None,
+    sink: SinkSpec | None = None,
+) -> dict[str, Any]:
+    """The least-privilege policy for the configured triggers, sink and failure destination."""
+    name = settings.require_function_name()
+    if sources is None:
+        sources = [arn for arn in (settings.stream_arn, settings.table_stream_arn) if arn]
+        if not sources:
+            current = aws.function(name)
+            sources = [t.source_arn for t in aws.triggers(name)] if current else []
+    return role_policy(
+        function_name=name,
+        region=aws.region,
+        account=aws.account_id(),
+        sources=sources,
+        sink=sink or parse_sink(settings.sink),
+        on_failure=settings.on_failure,
+    )
 
 
 # --- invoke --local ---------------------------------------------------------------

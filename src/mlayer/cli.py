@@ -19,7 +19,9 @@ import click
 
 from mlayer import __version__, actions, local
 from mlayer.aws import Aws, layer_name_of
+from mlayer.build.budget import size_lines
 from mlayer.build.layer import Progress
+from mlayer.build.manifest import MANIFEST_FILE
 from mlayer.errors import MlayerError, UsageError
 from mlayer.options import (
     bucket_option,
@@ -133,8 +135,62 @@ def cli() -> None:
     "--arch", type=click.Choice(ARCHITECTURES), help="Lambda architecture [default: x86_64]."
 )
 @click.option(
-    "--builder", type=click.Choice(["pip", "docker"]), help="How to build [default: pip]."
+    "--builder",
+    type=click.Choice(["auto", "pip", "docker"]),
+    help="How to build [default: auto: docker when an engine answers, else pip].",
 )
+@click.option("--image", help="Docker build image [default: public.ecr.aws/sam/build-<runtime>].")
+@click.option(
+    "--host-network", is_flag=True, default=None, help="Run build containers on the host network."
+)
+@click.option(
+    "--ca-bundle",
+    type=click.Path(dir_okay=False),
+    help="CA bundle for the build container's pip (mounted read-only) [default: $PIP_CERT].",
+)
+@click.option(
+    "--slim/--no-slim",
+    default=None,
+    help="Remove tests, sources, headers, stubs, docs [default: slim].",
+)
+@click.option(
+    "--bytecode/--no-bytecode",
+    default=None,
+    help="Compile unchecked-hash .pyc for the target's Python [default: on].",
+)
+@click.option(
+    "--sourceless", is_flag=True, default=None, help="Ship .pyc in place of .py (smallest)."
+)
+@click.option(
+    "--no-deps",
+    is_flag=True,
+    default=None,
+    help="Install exactly the listed pins, no dependencies (each must be name==version).",
+)
+@click.option(
+    "--prune",
+    is_flag=True,
+    default=None,
+    help="Keep only what the sample model uses (traced), verified by its predictions.",
+)
+@click.option(
+    "--sample-model",
+    "sample_models",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="A joblib file of the model, for --prune (repeat, in pipeline order).",
+)
+@click.option(
+    "--sample-event",
+    type=click.Path(dir_okay=False),
+    help="A sample event (Kinesis JSON, or a JSON list of texts) for --prune.",
+)
+@click.option(
+    "--reserve-mb",
+    type=click.IntRange(0),
+    help="MB of Lambda's 262 MB to keep free besides the model layer [default: 0].",
+)
+@click.option("--no-cache", is_flag=True, help="Rebuild even if nothing changed.")
 @out_option
 @click.option("--publish", is_flag=True, help="Publish the zip as a new layer version.")
 @layer_name_option("deps")
@@ -147,18 +203,47 @@ def build_deps(
     runtime: str | None,
     arch: str | None,
     builder: str | None,
+    image: str | None,
+    host_network: bool | None,
+    ca_bundle: str | None,
+    slim: bool | None,
+    bytecode: bool | None,
+    sourceless: bool | None,
+    no_deps: bool | None,
+    prune: bool | None,
+    sample_models: tuple[str, ...],
+    sample_event: str | None,
+    reserve_mb: int | None,
+    no_cache: bool,
     out: str | None,
     publish: bool,
     layer_name: str | None,
     bucket: str | None,
 ) -> None:
-    """Build the dependency layer (python/ in build/deps-layer.zip) and optionally publish it."""
+    """Build the dependency layer (python/ in build/deps-layer.zip) and optionally publish it.
+
+    \b
+    Installs for the Lambda target (wheel tags checked), slims, compiles
+    unchecked-hash bytecode, verifies the imports in a fresh interpreter, checks
+    the size budget and writes build/deps-build.json beside the zip.
+    """
     settings, output = _settings(
         ctx,
         requirements=requirements,
         runtime=runtime,
         arch=arch,
         builder=builder,
+        image=image,
+        host_network=host_network,
+        ca_bundle=ca_bundle,
+        slim=slim,
+        bytecode=bytecode,
+        sourceless=sourceless,
+        no_deps=no_deps,
+        prune=prune,
+        sample_models=sample_models,
+        sample_event=sample_event,
+        reserve_mb=reserve_mb,
         out=out,
         deps_layer_name=layer_name,
         bucket=bucket,
@@ -166,14 +251,43 @@ def build_deps(
     resolve_target(settings.runtime, settings.arch)  # refuse an unknown target before any work
     if publish:
         settings.deps_layer  # noqa: B018 - needs a function or layer name before building
+    progress = Progress(
+        message=output.info,
+        detail=output.detail,
+        warning=lambda text: click.secho(f"Warning: {text}", err=True, fg="yellow"),
+        bar=lambda label, total: _bytes_bar(label, total, sys.stderr.isatty()),
+    )
     built = actions.build_deps(
-        settings, publish=publish, aws=lambda: _aws(settings), progress=output.progress()
+        settings,
+        publish=publish,
+        aws=lambda: _aws(settings),
+        progress=progress,
+        use_cache=not no_cache,
     )
     zipped = built.zip
     published = built.published
     lines = [
         f"{zipped.path}: {_mb(zipped.zipped_bytes)} zipped, {_mb(zipped.unzipped_bytes)} unzipped"
+        + (" (reused from the cache)" if built.build and built.build.cached else "")
     ]
+    details: dict[str, Any] = {}
+    if built.build:
+        budget = built.build.budget
+        manifest = built.build.manifest
+        lines.append(f"budget: {budget.summary()}")
+        sizes = {name: p["bytes"] for name, p in manifest["packages"].items()}
+        lines += ["largest packages:"] + [f"  {line}" for line in size_lines(sizes)]
+        lines.append(f"build manifest: {Path(settings.out) / MANIFEST_FILE}")
+        details = {
+            "cached": built.build.cached,
+            "versions": built.build.versions,
+            "upload": budget.upload,
+            "headroom_bytes": budget.headroom_bytes,
+            "package_bytes": sizes,
+            "manifest": str(Path(settings.out) / MANIFEST_FILE),
+            "pruned_modules": len(manifest["modules"]) if manifest["modules"] is not None else None,
+            "warnings": built.build.warnings,
+        }
     if published:
         verb = "published" if published.new else "unchanged, still"
         lines.append(f"{verb} {short_arn(published.arn)}  {published.arn}")
@@ -183,6 +297,7 @@ def build_deps(
             "sha256": zipped.sha256,
             "zipped_bytes": zipped.zipped_bytes,
             "unzipped_bytes": zipped.unzipped_bytes,
+            **details,
             "published": {"version": published.version, "arn": published.arn, "new": published.new}
             if published
             else None,
@@ -463,8 +578,6 @@ def invoke(
         aws=lambda: _aws(settings),
         on_message=output.info,
     )
-    for kind, layer in zip(("deps", "model"), layers, strict=True):
-        output.info(f"{kind} layer: {layer.path} ({layer.origin})")
     code = actions.function_zip(settings)
     invocation = local.invoke_local(
         target=target,
@@ -480,6 +593,9 @@ def invoke(
         region=settings.region or "us-east-1",
         on_log=output.detail,
     )
+    # Said after the run, so that a refusal stays one line.
+    for kind, layer in zip(("deps", "model"), layers, strict=True):
+        output.info(f"{kind} layer: {layer.path} ({layer.origin})")
     data: dict[str, Any] = {"result": invocation.result, "report": invocation.report}
     if len(invocation.runs) > 1:
         data["repeats"] = invocation.repeats

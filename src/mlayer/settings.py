@@ -37,7 +37,18 @@ class Settings:
     requirements: str | None = None
     runtime: str = "python3.11"
     arch: str = "x86_64"
-    builder: str = "pip"
+    builder: str = "auto"  # auto: docker when an engine answers, else pip
+    image: str | None = None  # docker build image [default: SAM's for the runtime]
+    host_network: bool = False
+    ca_bundle: str | None = None  # mounted read-only in the build container as PIP_CERT
+    slim: bool = True
+    bytecode: bool = True
+    sourceless: bool = False
+    no_deps: bool = False
+    prune: bool = False
+    sample_models: tuple[str, ...] = ()
+    sample_event: str | None = None
+    reserve_mb: int = 0  # kept free of the 262 MB for model growth, besides the model layer
     out: str = "build"
     # publish-model
     model_files: tuple[str, ...] = ()
@@ -123,6 +134,8 @@ def _read_config(path: Path, *, explicit: bool) -> dict[str, Any]:
 
 def _check_type(path: Path, key: str, value: Any, default: Any) -> Any:
     expected: type = type(default) if default is not None else str
+    if expected is tuple and isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)  # a list of file names, e.g. sample-model = ["a.joblib", ...]
     if (expected is int and isinstance(value, bool)) or not isinstance(value, expected):
         raise UsageError(f"{path}: {key} must be a {expected.__name__}, got {value!r}")
     return value

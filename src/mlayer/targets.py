@@ -10,6 +10,9 @@ the runtime's glibc, never from the machine that builds.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
+
+from packaging.tags import Tag, compatible_tags, cpython_tags
 
 from mlayer.errors import UsageError
 
@@ -22,7 +25,9 @@ _RUNTIMES: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
     "python3.11": ((3, 11), (2, 26)),
     "python3.12": ((3, 12), (2, 34)),
     "python3.13": ((3, 13), (2, 34)),
+    "python3.14": ((3, 14), (2, 34)),
 }
+RUNTIMES = tuple(_RUNTIMES)
 
 # Oldest glibc a manylinux wheel can claim per machine: manylinux1 (2.5) on
 # x86_64; aarch64 wheels start at manylinux2014 (2.17).
@@ -53,6 +58,10 @@ class Target:
         return f"{self.python_version[0]}.{self.python_version[1]}"
 
     @property
+    def glibc_dotted(self) -> str:
+        return f"{self.glibc[0]}.{self.glibc[1]}"
+
+    @property
     def platform_tags(self) -> tuple[str, ...]:
         """Every platform tag pip may take for this target, newest glibc first."""
         major, newest = self.glibc
@@ -64,9 +73,42 @@ class Target:
         return tuple(tags)
 
     @property
+    def tags_summary(self) -> str:
+        """The tag range in one phrase, for messages."""
+        tags = self.platform_tags
+        return f"{self.python_tag}, {tags[0]} ... {tags[-1]}"
+
+    @cached_property
+    def wheel_tags(self) -> frozenset[Tag]:
+        """Every wheel tag (interpreter-abi-platform) the target's Python accepts,
+        computed as pip computes it from ``--python-version/--abi/--platform``."""
+        platforms = list(self.platform_tags)
+        tags = set(cpython_tags(self.python_version, [self.python_tag], platforms))
+        tags |= set(compatible_tags(self.python_version, self.python_tag, platforms))
+        return frozenset(tags)
+
+    def accepts(self, tag: Tag, *, built_in_image: bool = False) -> bool:
+        """Whether a wheel tagged ``tag`` loads on this target.
+
+        ``built_in_image`` also accepts the plain ``linux_<machine>`` tag of a
+        wheel compiled from source inside the build image (the Docker builder),
+        which is as compatible as the image is.
+        """
+        if tag in self.wheel_tags:
+            return True
+        if built_in_image and tag.platform == f"linux_{self.machine}":
+            local = Tag(tag.interpreter, tag.abi, self.platform_tags[0])
+            return local in self.wheel_tags
+        return False
+
+    @property
     def build_image(self) -> str:
         """The default Docker build image, as SAM CLI uses it."""
         return f"public.ecr.aws/sam/build-{self.runtime}:latest-{self.arch}"
+
+    @property
+    def docker_platform(self) -> str:
+        return "linux/arm64" if self.arch == "arm64" else "linux/amd64"
 
     @property
     def site_packages(self) -> str:

@@ -1,0 +1,99 @@
+"""The build manifest written beside the deps layer zip, and the cache key.
+
+``deps-build.json`` records what went into the zip (package versions and wheel
+tags, runtime, arch, builder, options, sizes, sha256, and for a pruned layer
+the modules it kept). It is what makes a rebuild with unchanged inputs a cache
+hit, and what ``publish-model`` reads to refuse a model the layer cannot load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MANIFEST_FILE = "deps-build.json"
+FORMAT = "mlayer-deps-build/1"
+
+
+def cache_key(inputs: Mapping[str, Any]) -> str:
+    """A digest of everything that decides the layer's bytes."""
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def write_manifest(out: Path, data: Mapping[str, Any]) -> Path:
+    path = out / MANIFEST_FILE
+    path.write_text(json.dumps({"format": FORMAT, **data}, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def read_manifest(out: Path) -> dict[str, Any] | None:
+    """The manifest of the last build in ``out``, or None when there is none (or unreadable)."""
+    path = out / MANIFEST_FILE
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("format") == FORMAT else None
+
+
+@dataclass(frozen=True)
+class LayerContents:
+    """What modules a deps layer can import, from its build manifest."""
+
+    top_level: frozenset[str]
+    modules: frozenset[str] | None  # None: not pruned, every module of top_level is there
+
+    @classmethod
+    def from_manifest(cls, data: Mapping[str, Any]) -> LayerContents:
+        top = {n for p in data.get("packages", {}).values() for n in p.get("top_level", ())}
+        modules = data.get("modules")
+        return cls(frozenset(top), frozenset(modules) if modules is not None else None)
+
+    def missing(self, modules: Iterable[str]) -> list[str]:
+        """The modules (named by a pickle) this layer cannot import; stdlib ones are fine."""
+        missing = []
+        for module in sorted(set(modules)):
+            top = module.split(".", 1)[0]
+            if top in sys.stdlib_module_names or top in sys.builtin_module_names:
+                continue
+            pruned_away = self.modules is not None and module not in self.modules
+            if top not in self.top_level or pruned_away:
+                missing.append(module)
+        return missing
+
+
+def check_model_modules(out: Path, files: Iterable[Path]) -> int | None:
+    """Refuse a model whose pickle names a module the locally built deps layer lacks.
+
+    Reads the pickles' globals without loading them (``model.inspect_joblib``).
+    Returns how many files were checked, or None when there is no build manifest
+    in ``out`` to check against.
+    """
+    from mlayer.errors import UsageError
+    from mlayer.model import inspect_joblib
+
+    data = read_manifest(out)
+    if data is None:
+        return None
+    contents = LayerContents.from_manifest(data)
+    count = 0
+    for path in files:
+        missing = contents.missing(inspect_joblib(path).modules)
+        if missing:
+            how = (
+                "the layer was pruned to another model's modules: rebuild it with "
+                f"build-deps --prune --sample-model {path} ..., or without --prune"
+                if contents.modules is not None and missing[0].split(".")[0] in contents.top_level
+                else "add the package that provides it to the requirements and rebuild"
+            )
+            raise UsageError(
+                f"model file {path} needs module {missing[0]}, which the deps layer built in "
+                f"{out} does not contain ({out / MANIFEST_FILE}): {how}"
+            )
+        count += 1
+    return count
