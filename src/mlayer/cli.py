@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from mlayer import __version__, actions, local
-from mlayer.aws import Aws, layer_name_of
+from mlayer.aws import Aws, TriggerState, layer_name_of
 from mlayer.build.budget import size_lines
 from mlayer.build.layer import Progress
 from mlayer.build.manifest import MANIFEST_FILE
@@ -315,6 +315,12 @@ def build_deps(
 @click.option(
     "--force", is_flag=True, help="Publish even if the newest version has the same files."
 )
+@click.option(
+    "--allow-version-mismatch",
+    is_flag=True,
+    default=None,
+    help="Publish although the model was saved with other versions than the deps layer has.",
+)
 @global_options
 @click.pass_context
 def publish_model(
@@ -325,11 +331,19 @@ def publish_model(
     bucket: str | None,
     out: str | None,
     force: bool,
+    allow_version_mismatch: bool | None,
 ) -> None:
     """Zip the model's .joblib FILES (pre-processors first, the model last) into
-    a layer under /opt/mlayer-model and publish a new version."""
+    a layer under /opt/mlayer-model and publish a new version, after checking
+    them against the deps layer's Python, scikit-learn and numpy versions."""
     settings, output = _settings(
-        ctx, model_files=files, model_layer_name=layer_name, label=label, bucket=bucket, out=out
+        ctx,
+        model_files=files,
+        model_layer_name=layer_name,
+        label=label,
+        bucket=bucket,
+        out=out,
+        allow_version_mismatch=allow_version_mismatch,
     )
     if not settings.model_files:
         raise UsageError("no model files given: mlayer publish-model PRE1.joblib ... MODEL.joblib")
@@ -379,9 +393,30 @@ def _report_deploy(output: Output, result: actions.DeployResult, dry_run: bool) 
     )
 
 
+def allow_mismatch_option(func: Any) -> Any:
+    return click.option(
+        "--allow-version-mismatch",
+        is_flag=True,
+        default=None,
+        help="Go ahead although the model was saved with other Python/scikit-learn/numpy "
+        "versions than the deps layer has (recorded on the function; status shows it).",
+    )(func)
+
+
 @cli.command()
 @click.option("--role", help="Execution role ARN (needed to create the function).")
+@click.option(
+    "--create-role",
+    is_flag=True,
+    default=None,
+    help="Create (or update) the role <function>-mlayer with the least-privilege policy.",
+)
 @click.option("--stream-arn", help="Kinesis stream ARN that triggers the function.")
+@click.option("--table-stream-arn", help="DynamoDB table stream ARN that triggers the function.")
+@click.option(
+    "--sink",
+    help="Where predictions go: log, dynamodb:TABLE or kinesis:STREAM [default: log].",
+)
 @click.option(
     "--batch-size", type=click.IntRange(1, 10000), help="Records per invocation [default: 100]."
 )
@@ -389,6 +424,29 @@ def _report_deploy(output: Output, result: actions.DeployResult, dry_run: bool) 
     "--starting-position",
     type=click.Choice(["LATEST", "TRIM_HORIZON"]),
     help="Where a new trigger starts reading [default: LATEST].",
+)
+@click.option(
+    "--bisect-on-error/--no-bisect-on-error",
+    default=None,
+    help="Split a failing batch in two and retry each half [default: off].",
+)
+@click.option(
+    "--maximum-retries",
+    type=click.IntRange(-1, 10000),
+    help="Retries of a failing batch; -1 until it expires [default: -1].",
+)
+@click.option(
+    "--maximum-record-age",
+    type=click.IntRange(-1, 604800),
+    help="Seconds after which a record is dropped (60..604800); -1 never [default: -1].",
+)
+@click.option(
+    "--parallelization-factor",
+    type=click.IntRange(1, 10),
+    help="Concurrent batches per shard [default: 1]; order per partition key is kept.",
+)
+@click.option(
+    "--on-failure", help="SQS/SNS/S3 ARN that receives records that exhausted their retries."
 )
 @click.option("--memory", type=click.IntRange(128, 10240), help="Memory in MB [default: 192].")
 @click.option("--timeout", type=click.IntRange(1, 900), help="Timeout in seconds [default: 60].")
@@ -411,44 +469,16 @@ def _report_deploy(output: Output, result: actions.DeployResult, dry_run: bool) 
 @click.option(
     "--handler-dir", type=click.Path(file_okay=False), help="Your own handler/ directory."
 )
+@allow_mismatch_option
 @out_option
 @dry_run_option
 @global_options
 @click.pass_context
-def deploy(
-    ctx: click.Context,
-    role: str | None,
-    stream_arn: str | None,
-    batch_size: int | None,
-    starting_position: str | None,
-    memory: int | None,
-    timeout: int | None,
-    model_version: int | None,
-    runtime: str | None,
-    arch: str | None,
-    text_field: str | None,
-    text_is_json: bool | None,
-    handler_dir: str | None,
-    out: str | None,
-    dry_run: bool,
-) -> None:
+def deploy(ctx: click.Context, /, model_version: int | None, dry_run: bool, **flags: Any) -> None:
     """Create or update the function from handler/, link the newest deps layer and
-    the model layer version, and wire the Kinesis trigger. Idempotent."""
-    settings, output = _settings(
-        ctx,
-        role=role,
-        stream_arn=stream_arn,
-        batch_size=batch_size,
-        starting_position=starting_position,
-        memory=memory,
-        timeout=timeout,
-        runtime=runtime,
-        arch=arch,
-        text_field=text_field,
-        text_is_json=text_is_json,
-        handler_dir=handler_dir,
-        out=out,
-    )
+    the model layer version, and wire the Kinesis or DynamoDB stream trigger.
+    Checks the model against the deps layer first. Idempotent."""
+    settings, output = _settings(ctx, **flags)
     result = actions.deploy(
         settings,
         _aws(settings),
@@ -464,19 +494,32 @@ def deploy(
     "--version",
     "version",
     type=click.IntRange(1),
-    required=True,
     help="Model layer version to link.",
 )
+@click.option(
+    "--to-previous",
+    is_flag=True,
+    help="Link the newest model layer version older than the live one.",
+)
+@allow_mismatch_option
 @dry_run_option
 @global_options
 @click.pass_context
-def rollback(ctx: click.Context, version: int, dry_run: bool) -> None:
-    """Relink the function to model layer version N; the deps layer stays."""
-    settings, output = _settings(ctx)
+def rollback(
+    ctx: click.Context,
+    version: int | None,
+    to_previous: bool,
+    allow_version_mismatch: bool | None,
+    dry_run: bool,
+) -> None:
+    """Relink the function to model layer version N (or the previous one); the deps
+    layer stays. The model is checked against the linked deps layer first."""
+    settings, output = _settings(ctx, allow_version_mismatch=allow_version_mismatch)
     result = actions.rollback(
         settings,
         _aws(settings),
         version=version,
+        to_previous=to_previous,
         dry_run=dry_run,
         on_step=lambda step: output.info(f"-> {step}"),
     )
@@ -788,11 +831,27 @@ def _measure_durations(
     return durations
 
 
+def _trigger_line(t: TriggerState) -> str:
+    options = [f"batch {t.batch_size}", t.state]
+    if t.bisect_on_error:
+        options.append("bisect on error")
+    if t.maximum_retries != -1:
+        options.append(f"{t.maximum_retries} retries")
+    if t.maximum_record_age != -1:
+        options.append(f"record age {t.maximum_record_age} s")
+    if t.parallelization_factor != 1:
+        options.append(f"{t.parallelization_factor} batches per shard")
+    if t.on_failure:
+        options.append(f"on failure -> {t.on_failure}")
+    options.append(",".join(t.response_types) or "no partial batch response")
+    return f"  trigger {t.source_arn} ({', '.join(options)})"
+
+
 @cli.command()
 @global_options
 @click.pass_context
 def status(ctx: click.Context) -> None:
-    """Show the function, its linked layer versions and its trigger."""
+    """Show the function, its linked layer versions, model, sink and triggers."""
     settings, output = _settings(ctx)
     state = actions.status(settings, _aws(settings))
     function = state.function
@@ -808,11 +867,17 @@ def status(ctx: click.Context) -> None:
         f"{function.memory} MB, {function.timeout} s",
     ]
     lines += [f"  layer {short_arn(arn)}" for arn in function.layers]
-    lines += [
-        f"  trigger {t.source_arn} (batch {t.batch_size}, {t.state}, "
-        f"{','.join(t.response_types) or 'no partial batch response'})"
-        for t in state.triggers
-    ] or ["  no trigger"]
+    if state.model:
+        model = state.model
+        lines.append(
+            f"  model version {model.get('version')} label {model.get('label', '-')} "
+            f"sha256 {model.get('sha256', '-')} (python {model.get('python', '?')}, "
+            f"scikit-learn {model.get('sklearn', '?')}, numpy {model.get('numpy', '?')})"
+        )
+    lines.append(f"  sink {state.sink}")
+    if state.version_mismatch_allowed:
+        lines.append(f"  VERSION MISMATCH ALLOWED: {state.version_mismatch_allowed}")
+    lines += [_trigger_line(t) for t in state.triggers] or ["  no trigger"]
     output.result(
         {
             "function": {
@@ -828,6 +893,9 @@ def status(ctx: click.Context) -> None:
                     for arn in function.layers
                 ],
             },
+            "model": state.model,
+            "sink": state.sink,
+            "version_mismatch_allowed": state.version_mismatch_allowed,
             "triggers": [t.__dict__ for t in state.triggers],
         },
         lines,
@@ -841,15 +909,81 @@ def versions(ctx: click.Context) -> None:
     """List the model layer versions, newest first; * marks the one the function links."""
     settings, output = _settings(ctx)
     rows = actions.versions(settings, _aws(settings))
-    lines = [f"{'':2}{'VERSION':>7}  {'LABEL':<16} {'SHA256':<16}  CREATED"]
-    lines += [
-        f"{'*' if row.live else ' ':2}{row.version:>7}  {row.label:<16} {row.sha256:<16}  "
-        f"{row.created}"
-        for row in rows
-    ]
+    header = (
+        f"{'':2}{'VERSION':>7}  {'LABEL':<16} {'SHA256':<16}  {'CREATED':<20} "
+        f"{'PYTHON':<8} {'SKLEARN':<8} {'NUMPY':<8} LINKED BY"
+    )
+    lines = [header]
+    for row in rows:
+        trained = row.trained_with
+        lines.append(
+            f"{'*' if row.live else ' ':2}{row.version:>7}  {row.label:<16} {row.sha256:<16}  "
+            f"{row.created[:19]:<20} {trained.get('python', '-'):<8} "
+            f"{trained.get('sklearn', '-'):<8} {trained.get('numpy', '-'):<8} "
+            f"{', '.join(row.linked_by) or '-'}"
+        )
     if not rows:
         lines = [f"layer {settings.model_layer} has no versions (run mlayer publish-model)"]
     output.result({"versions": [row.__dict__ for row in rows]}, lines)
+
+
+@cli.command()
+@click.option("--keep", type=click.IntRange(1), help="Keep the K newest model layer versions.")
+@click.option(
+    "--version",
+    "delete",
+    type=click.IntRange(1),
+    multiple=True,
+    help="Delete exactly this version (repeatable); refused if anything links it.",
+)
+@dry_run_option
+@global_options
+@click.pass_context
+def cleanup(ctx: click.Context, keep: int | None, delete: tuple[int, ...], dry_run: bool) -> None:
+    """Delete old model layer versions, never one that any version or alias of a
+    function links; says what it kept and why."""
+    settings, output = _settings(ctx)
+    result = actions.cleanup(
+        settings,
+        _aws(settings),
+        keep=keep,
+        delete=delete,
+        dry_run=dry_run,
+        on_step=lambda step: output.info(f"-> {step}"),
+    )
+    steps = result.plan.describe()
+    if not steps:
+        lines = ["nothing to delete"]
+    elif dry_run:
+        lines = ["Would:"] + [f"  {step}" for step in steps]
+    else:
+        lines = [f"deleted {len(steps)} version(s)"] + [f"  {step}" for step in steps]
+    lines += [f"  {kept.describe()}" for kept in result.kept]
+    output.result(
+        {
+            "deleted": [] if dry_run else steps,
+            "would_delete": steps if dry_run else [],
+            "kept": [{"arn": k.arn, "reasons": list(k.reasons)} for k in result.kept],
+            "dry_run": dry_run,
+        },
+        lines,
+    )
+
+
+@cli.command("iam-policy")
+@click.option("--stream-arn", help="Kinesis stream ARN that triggers the function.")
+@click.option("--table-stream-arn", help="DynamoDB table stream ARN that triggers the function.")
+@click.option("--sink", help="log, dynamodb:TABLE or kinesis:STREAM [default: log].")
+@click.option("--on-failure", help="SQS/SNS/S3 ARN for records that exhausted their retries.")
+@global_options
+@click.pass_context
+def iam_policy(ctx: click.Context, /, **flags: Any) -> None:
+    """Print the least-privilege policy of the function's execution role for its
+    triggers, sink and failure destination (what deploy --create-role attaches)."""
+    settings, _output = _settings(ctx, **flags)
+    policy = actions.iam_policy(settings, _aws(settings))
+    # The policy document is the result either way: it is JSON already.
+    click.echo(json.dumps(policy, indent=2))
 
 
 def main() -> None:
