@@ -6,6 +6,7 @@ Everything else sees plain dataclasses. botocore errors are turned into
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import urllib.request
@@ -147,9 +148,10 @@ class Aws:
 
     def _client(self, service: str) -> Any:
         # For the services a few commands need (DynamoDB, IAM, STS): made on use.
-        return self._register(
-            self._session.client(service, endpoint_url=self._endpoint_url, config=self._config)
+        client = self._session.client(  # type: ignore[call-overload]
+            service, endpoint_url=self._endpoint_url, config=self._config
         )
+        return self._register(client)
 
     def _count_call(self, **_: Any) -> None:
         self.calls += 1
@@ -391,13 +393,16 @@ class Aws:
             return False
         return True
 
-    def table_exists(self, name: str) -> bool:
+    def table_key(self, name: str) -> tuple[str, str] | None:
+        """The table's partition key (name, type), or None when there is no such table."""
         try:
             with self._translate(f"DynamoDB table {name}"):
-                self._client("dynamodb").describe_table(TableName=name)
+                table = self._client("dynamodb").describe_table(TableName=name)["Table"]
         except NotFound:
-            return False
-        return True
+            return None
+        key = next(k["AttributeName"] for k in table["KeySchema"] if k["KeyType"] == "HASH")
+        types = {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
+        return key, types.get(key, "")
 
     # --- identity and the execution role -----------------------------------------
 
@@ -412,6 +417,16 @@ class Aws:
                 return str(self._client("iam").get_role(RoleName=name)["Role"]["Arn"])
         except NotFound:
             return None
+
+    def role_policy(self, role: str, policy_name: str) -> dict[str, Any] | None:
+        """The role's inline policy ``policy_name`` (botocore decodes it), or None."""
+        try:
+            with self._translate(f"policy {policy_name} of role {role}"):
+                reply = self._client("iam").get_role_policy(RoleName=role, PolicyName=policy_name)
+        except NotFound:
+            return None
+        document = reply["PolicyDocument"]
+        return json.loads(document) if isinstance(document, str) else dict(document)
 
     def put_role(
         self, name: str, trust_policy: str, policy_name: str, policy: str, *, create: bool

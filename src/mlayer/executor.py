@@ -7,17 +7,23 @@ while another is in progress.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
-from mlayer.aws import Aws
+from mlayer.aws import Aws, layer_name_of, layer_version_of
 from mlayer.plan import (
     CreateFunction,
     CreateTrigger,
+    DeleteLayerVersion,
     Plan,
+    PutRole,
     UpdateCode,
     UpdateConfiguration,
     UpdateTrigger,
 )
+from mlayer.policy import LAMBDA_TRUST_POLICY
+
+ROLE_POLICY_NAME = "mlayer-least-privilege"
 
 
 def apply(
@@ -31,6 +37,10 @@ def apply(
     for step in plan.steps:
         on_step(step.describe())
         match step:
+            case PutRole(name, policy, create):
+                aws.put_role(
+                    name, json.dumps(LAMBDA_TRUST_POLICY), ROLE_POLICY_NAME, policy, create=create
+                )
             case CreateFunction(spec):
                 aws.create_function(
                     {
@@ -49,3 +59,5 @@ def apply(
                 aws.create_trigger(function_name, spec.create_request())
             case UpdateTrigger(uuid):
                 aws.update_trigger(uuid, step.request())
+            case DeleteLayerVersion(arn):
+                aws.delete_layer_version(layer_name_of(arn), layer_version_of(arn))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -36,6 +37,8 @@ TRACKED_LIBRARIES = ("scikit-learn", "numpy", "scipy", "joblib")
 
 # Lambda's layer version description is at most 256 characters.
 DESCRIPTION_LIMIT = 256
+# A label is one word of the description (``label=...``), so no spaces or '='.
+LABEL_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+/-]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -102,14 +105,18 @@ class ModelManifest:
 
     def description(self) -> str:
         """The summary kept in the layer version's description, so ``versions``
-        can show it without downloading the layer."""
+        can show it without downloading the layer.
+
+        The hash and the versions come first; only the label is cut when the
+        whole would exceed Lambda's 256 characters, so the gate always has them.
+        """
         parts = [
             "mlayer-model",
-            f"label={self.label or '-'}",
             f"sha256={self.content_sha256[:16]}",
             f"files={len(self.files)}",
         ]
         parts += [f"{_short(lib)}={ver}" for lib, ver in sorted(self.trained_with.items())]
+        parts.append(f"label={self.label or '-'}")
         return " ".join(parts)[:DESCRIPTION_LIMIT]
 
 
@@ -130,25 +137,46 @@ def _short(library: str) -> str:
     return {"scikit-learn": "sklearn"}.get(library, library)
 
 
+def check_label(label: str | None) -> str | None:
+    """A label as given, or a one-line refusal saying what a label may hold."""
+    if label is not None and not LABEL_PATTERN.match(label):
+        raise UsageError(
+            f"--label {label!r} is not a valid label: use up to 64 letters, digits and . _ : + / - "
+            "(no spaces), e.g. 20190105v1"
+        )
+    return label
+
+
 def build_manifest(paths: Sequence[Path], label: str | None = None) -> ModelManifest:
     """Check each joblib file and describe the bundle, in pipeline order."""
+    check_label(label)
     if not paths:
         raise UsageError("no model files given: pass the .joblib files in pipeline order")
     names = [path.name for path in paths]
     duplicates = {name for name in names if names.count(name) > 1}
     if duplicates:
         raise UsageError(f"two model files share the name {sorted(duplicates)[0]}; rename one")
+    if MANIFEST_NAME in names:
+        raise UsageError(f"a model file may not be named {MANIFEST_NAME}: rename it")
     files = []
-    estimator_versions: set[str] = set()
+    saved_with: dict[str, str] = {}  # scikit-learn version -> first file that records it
     for order, path in enumerate(paths):
-        estimator_versions |= inspect_joblib(path).sklearn_versions
+        for version in sorted(inspect_joblib(path).sklearn_versions):
+            saved_with.setdefault(version, path.name)
         role = "predict" if order == len(paths) - 1 else "transform"
         files.append(ModelFile(path.name, sha256_file(path), path.stat().st_size, order, role))
+    if len(saved_with) > 1:
+        # No single deps layer can load all of them without a version warning.
+        found = ", ".join(f"{version} ({name})" for version, name in sorted(saved_with.items()))
+        raise UsageError(
+            f"the model files were saved with different scikit-learn versions: {found}; "
+            "re-save them all with one version"
+        )
     trained_with = training_environment()
     # The estimator's own record beats the environment's: the files may have
     # been saved elsewhere than where publish-model runs.
-    if len(estimator_versions) == 1:
-        trained_with["scikit-learn"] = estimator_versions.pop()
+    if saved_with:
+        trained_with["scikit-learn"] = next(iter(saved_with))
     return ModelManifest(tuple(files), trained_with, label)
 
 

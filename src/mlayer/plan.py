@@ -7,7 +7,7 @@ steps means nothing would change.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from mlayer.aws import FunctionState, TriggerState, layer_name_of
@@ -49,21 +49,63 @@ class FunctionSpec:
         }
 
 
+# Lambda's defaults for a stream event source mapping: what a mapping that
+# does not report a field has, and what mlayer sets when not told otherwise.
+DEFAULT_MAXIMUM_RETRIES = -1  # retry until the record expires
+DEFAULT_MAXIMUM_RECORD_AGE = -1  # until the stream's retention drops it
+DEFAULT_PARALLELIZATION = 1
+
+
 @dataclass(frozen=True)
 class TriggerSpec:
-    """The Kinesis event source mapping as it should be."""
+    """A stream event source mapping (Kinesis or DynamoDB Streams) as it should be."""
 
     source_arn: str
     batch_size: int
     starting_position: str
+    bisect_on_error: bool = False
+    maximum_retries: int = DEFAULT_MAXIMUM_RETRIES
+    maximum_record_age: int = DEFAULT_MAXIMUM_RECORD_AGE
+    parallelization_factor: int = DEFAULT_PARALLELIZATION
+    on_failure: str | None = None  # SQS/SNS/S3 ARN for records that exhaust their retries
+
+    def settings(self) -> dict[str, object]:
+        """The fields a mapping update can change, in the API's names."""
+        return {
+            "BatchSize": self.batch_size,
+            "BisectBatchOnFunctionError": self.bisect_on_error,
+            "MaximumRetryAttempts": self.maximum_retries,
+            "MaximumRecordAgeInSeconds": self.maximum_record_age,
+            "ParallelizationFactor": self.parallelization_factor,
+            "DestinationConfig": {"OnFailure": {"Destination": self.on_failure}}
+            if self.on_failure
+            else {"OnFailure": {}},
+        }
 
     def create_request(self) -> dict[str, object]:
-        return {
+        request = {
             "EventSourceArn": self.source_arn,
-            "BatchSize": self.batch_size,
             "StartingPosition": self.starting_position,
             "FunctionResponseTypes": [REPORT_BATCH_ITEM_FAILURES],
+            **self.settings(),
         }
+        if not self.on_failure:
+            del request["DestinationConfig"]
+        return request
+
+    def describe_options(self) -> str:
+        parts = [f"batch {self.batch_size}", self.starting_position]
+        if self.bisect_on_error:
+            parts.append("bisect on error")
+        if self.maximum_retries != DEFAULT_MAXIMUM_RETRIES:
+            parts.append(f"{self.maximum_retries} retries")
+        if self.maximum_record_age != DEFAULT_MAXIMUM_RECORD_AGE:
+            parts.append(f"record age {self.maximum_record_age} s")
+        if self.parallelization_factor != DEFAULT_PARALLELIZATION:
+            parts.append(f"{self.parallelization_factor} batches per shard")
+        if self.on_failure:
+            parts.append(f"on failure -> {self.on_failure}")
+        return ", ".join([*parts, REPORT_BATCH_ITEM_FAILURES])
 
 
 @dataclass(frozen=True)
@@ -109,8 +151,7 @@ class CreateTrigger:
     def describe(self) -> str:
         return (
             f"create trigger {self.spec.source_arn} -> {self.function_name} "
-            f"(batch {self.spec.batch_size}, {self.spec.starting_position}, "
-            f"{REPORT_BATCH_ITEM_FAILURES})"
+            f"({self.spec.describe_options()})"
         )
 
 
@@ -129,7 +170,36 @@ class UpdateTrigger:
         )
 
 
-Step = CreateFunction | UpdateCode | UpdateConfiguration | CreateTrigger | UpdateTrigger
+@dataclass(frozen=True)
+class PutRole:
+    """Create the execution role (when ``create``) and set its inline policy."""
+
+    name: str
+    policy: str  # JSON
+    create: bool
+
+    def describe(self) -> str:
+        verb = "create role" if self.create else "update the policy of role"
+        return f"{verb} {self.name} (least privilege: mlayer iam-policy shows it)"
+
+
+@dataclass(frozen=True)
+class DeleteLayerVersion:
+    arn: str
+
+    def describe(self) -> str:
+        return f"delete {short_arn(self.arn)}"
+
+
+Step = (
+    PutRole
+    | CreateFunction
+    | UpdateCode
+    | UpdateConfiguration
+    | CreateTrigger
+    | UpdateTrigger
+    | DeleteLayerVersion
+)
 
 
 @dataclass(frozen=True)
@@ -158,12 +228,16 @@ def _describe_change(name: str, old: object, new: object) -> str:
 def plan_deploy(
     desired: FunctionSpec,
     current: FunctionState | None,
-    trigger: TriggerSpec,
+    trigger: TriggerSpec | Sequence[TriggerSpec],
     triggers: list[TriggerState],
+    *,
+    role: PutRole | None = None,
+    notes: Sequence[str] = (),
 ) -> Plan:
-    """The steps that take the function and its trigger from ``current`` to ``desired``."""
-    steps: list[Step] = []
-    notes: list[str] = []
+    """The steps that take the function and its triggers from ``current`` to ``desired``."""
+    wanted = [trigger] if isinstance(trigger, TriggerSpec) else list(trigger)
+    steps: list[Step] = [role] if role else []
+    all_notes: list[str] = list(notes)
     if current is None:
         steps.append(CreateFunction(desired))
     else:
@@ -173,32 +247,49 @@ def plan_deploy(
         if changes:
             steps.append(UpdateConfiguration(desired.name, changes))
 
-    existing = next((t for t in triggers if t.source_arn == trigger.source_arn), None)
-    if existing is None:
-        steps.append(CreateTrigger(desired.name, trigger))
-    else:
-        trigger_changes: list[tuple[str, object, object]] = []
-        if existing.batch_size != trigger.batch_size:
-            trigger_changes.append(("BatchSize", existing.batch_size, trigger.batch_size))
-        if REPORT_BATCH_ITEM_FAILURES not in existing.response_types:
-            trigger_changes.append(
-                (
-                    "FunctionResponseTypes",
-                    list(existing.response_types),
-                    [REPORT_BATCH_ITEM_FAILURES],
-                )
-            )
+    for spec in wanted:
+        existing = next((t for t in triggers if t.source_arn == spec.source_arn), None)
+        if existing is None:
+            steps.append(CreateTrigger(desired.name, spec))
+            continue
+        trigger_changes = _trigger_changes(spec, existing)
         if trigger_changes:
-            steps.append(UpdateTrigger(existing.uuid, existing.source_arn, tuple(trigger_changes)))
-        if existing.starting_position and existing.starting_position != trigger.starting_position:
-            notes.append(
+            steps.append(UpdateTrigger(existing.uuid, existing.source_arn, trigger_changes))
+        if existing.starting_position and existing.starting_position != spec.starting_position:
+            all_notes.append(
                 f"the trigger keeps starting position {existing.starting_position}: "
                 "Lambda cannot change it on an existing mapping"
             )
-    others = [t.source_arn for t in triggers if t.source_arn != trigger.source_arn]
+    sources = {spec.source_arn for spec in wanted}
+    others = [t.source_arn for t in triggers if t.source_arn not in sources]
     if others:
-        notes.append("left untouched: other triggers from " + ", ".join(others))
-    return Plan(tuple(steps), tuple(notes))
+        all_notes.append("left untouched: other triggers from " + ", ".join(others))
+    return Plan(tuple(steps), tuple(all_notes))
+
+
+def _trigger_changes(
+    spec: TriggerSpec, existing: TriggerState
+) -> tuple[tuple[str, object, object], ...]:
+    observed: dict[str, object] = {
+        "BatchSize": existing.batch_size,
+        "BisectBatchOnFunctionError": existing.bisect_on_error,
+        "MaximumRetryAttempts": existing.maximum_retries,
+        "MaximumRecordAgeInSeconds": existing.maximum_record_age,
+        "ParallelizationFactor": existing.parallelization_factor,
+        "DestinationConfig": {"OnFailure": {"Destination": existing.on_failure}}
+        if existing.on_failure
+        else {"OnFailure": {}},
+    }
+    changes: list[tuple[str, object, object]] = [
+        (name, observed[name], value)
+        for name, value in spec.settings().items()
+        if observed[name] != value
+    ]
+    if REPORT_BATCH_ITEM_FAILURES not in existing.response_types:
+        changes.append(
+            ("FunctionResponseTypes", list(existing.response_types), [REPORT_BATCH_ITEM_FAILURES])
+        )
+    return tuple(changes)
 
 
 def _configuration_changes(
@@ -220,9 +311,13 @@ def _configuration_changes(
     )
 
 
-def plan_relink(current: FunctionState, model_layer_arn: str) -> Plan:
+def plan_relink(
+    current: FunctionState, model_layer_arn: str, environment: Mapping[str, str] | None = None
+) -> Plan:
     """Point the function's model layer at ``model_layer_arn``, every other layer kept.
 
+    ``environment``, when given, is the function's whole new environment (the
+    relink also moves the model's hash and any allowed version mismatch).
     Raises ValueError when the function links no version of that layer.
     """
     model_layer = layer_name_of(model_layer_arn)
@@ -231,6 +326,48 @@ def plan_relink(current: FunctionState, model_layer_arn: str) -> Plan:
     layers = [
         model_layer_arn if layer_name_of(arn) == model_layer else arn for arn in current.layers
     ]
-    if layers == list(current.layers):
+    changes: list[tuple[str, object, object]] = []
+    if layers != list(current.layers):
+        changes.append(("Layers", list(current.layers), layers))
+    if environment is not None and dict(environment) != current.environment:
+        changes.append(
+            (
+                "Environment",
+                {"Variables": current.environment},
+                {"Variables": dict(environment)},
+            )
+        )
+    if not changes:
         return Plan((), (f"{current.name} already links {short_arn(model_layer_arn)}",))
-    return Plan((UpdateConfiguration(current.name, (("Layers", list(current.layers), layers),)),))
+    return Plan((UpdateConfiguration(current.name, tuple(changes)),))
+
+
+@dataclass(frozen=True)
+class Kept:
+    arn: str
+    reasons: tuple[str, ...]
+
+    def describe(self) -> str:
+        return f"keep {short_arn(self.arn)}: {', '.join(self.reasons)}"
+
+
+def plan_cleanup(
+    versions: Sequence[str], keep: int, linked_by: Mapping[str, Sequence[str]]
+) -> tuple[Plan, tuple[Kept, ...]]:
+    """Delete all but the ``keep`` newest model layer versions, never a linked one.
+
+    ``versions`` are layer version ARNs newest first; ``linked_by`` maps an ARN
+    to what links it (``$LATEST``, ``version 3``, ``alias prod``, another function).
+    """
+    kept: list[Kept] = []
+    steps: list[Step] = []
+    for index, arn in enumerate(versions):
+        reasons = [f"linked by {who}" for who in linked_by.get(arn, ())]
+        if index < keep:
+            reasons.insert(0, f"one of the {keep} newest")
+        if reasons:
+            kept.append(Kept(arn, tuple(reasons)))
+        else:
+            steps.append(DeleteLayerVersion(arn))
+    notes = tuple(k.describe() for k in kept)
+    return Plan(tuple(steps), notes), tuple(kept)
