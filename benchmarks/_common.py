@@ -1,0 +1,231 @@
+"""What the benchmarks share: the layers (mlayer's and the naive one), the models,
+the seed's handler, events, and a table printer.
+
+Everything is built under build/bench/ (reused between runs; ``--rebuild``
+starts over). Nothing here is part of the test suite.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+HANDLER_DIR = ROOT / "handler"
+WORK = ROOT / "build" / "bench"
+REQUIREMENTS = EXAMPLES / "requirements.txt"
+MLAYER = str(Path(sys.executable).with_name("mlayer"))
+
+sys.path.insert(0, str(EXAMPLES))
+import train as example_train  # noqa: E402
+
+from mlayer.actions import package_model  # noqa: E402
+from mlayer.local import find_interpreter, kinesis_events  # noqa: E402
+from mlayer.targets import resolve_target  # noqa: E402
+
+TARGET = resolve_target("python3.11", "x86_64")
+
+# The seed article's lambda_function.py, verbatim but for two things: ``from
+# sklearn.externals import joblib`` (removed from scikit-learn in 0.23) is
+# ``import joblib``, and /opt is a variable so the benchmark can place it.
+SEED_HANDLER = """
+import base64
+import json
+import os
+import joblib
+
+OPT = os.environ.get("SEED_OPT", "/opt")
+PREP1_FILE_NAME = OPT + '/PreProc1_MyModel.joblib'
+PREP2_FILE_NAME = OPT + '/PreProc2_MyModel.joblib'
+MODEL_FILE_NAME = OPT + '/MyModel.joblib'
+
+def predict(data):
+    # Load the model pre-processors
+    pre1 = joblib.load(PREP1_FILE_NAME)
+    pre2 = joblib.load(PREP2_FILE_NAME)
+    clf = joblib.load(MODEL_FILE_NAME)
+    print("Loaded Model and pre-processors")
+    # perform the prediction
+    X1 = pre1.transform(data)
+    X2 = pre2.transform(X1)
+    output = dict(zip(data, clf.predict(X2)[:]))
+    return output
+
+def lambda_handler(event, context):
+    predictList = []
+    for record in event['Records']:
+        # decode the base64 Kinesis data
+        decoded_record_data = base64.b64decode(record['kinesis']['data'])
+        # load the dynamo DB record
+        deserialized_data = json.loads(decoded_record_data)
+        predictList.append(json.loads(deserialized_data['textblob']))
+    result = predict(predictList)
+    return result
+"""
+SEED_NAMES = ("PreProc1_MyModel.joblib", "PreProc2_MyModel.joblib", "MyModel.joblib")
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def interpreter() -> Path:
+    """Python 3.11 itself (not this virtualenv), as the python3.11 runtime has it."""
+    return find_interpreter(TARGET)
+
+
+# --- layers -----------------------------------------------------------------------
+
+
+def mlayer_deps_zip(rebuild: bool) -> Path:
+    """The example's deps layer as ``mlayer build-deps`` builds it (pip builder)."""
+    out = WORK / "mlayer"
+    zip_path = out / "deps-layer.zip"
+    if rebuild or not zip_path.is_file():
+        log("building mlayer's deps layer (mlayer build-deps --builder pip)")
+        subprocess.run(
+            [MLAYER, "build-deps", "-r", str(REQUIREMENTS), "--builder", "pip", "--out", str(out)]
+            + (["--no-cache"] if rebuild else []),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    return zip_path
+
+
+def naive_deps_dir(rebuild: bool) -> Path:
+    """The seed's layer: a plain ``pip install --target python --no-compile``."""
+    root = WORK / "naive" / "opt"
+    if rebuild or not (root / "python" / "sklearn").is_dir():
+        log("building the naive deps layer (pip install --target --no-compile)")
+        shutil.rmtree(root, ignore_errors=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+             "--no-compile", "--target", str(root / "python"), "-r", str(REQUIREMENTS)],
+            check=True,
+        )  # fmt: skip
+    return root
+
+
+def extract(zip_path: Path, dest: Path) -> Path:
+    with zipfile.ZipFile(zip_path) as archive:
+        archive.extractall(dest)
+    return dest
+
+
+def tree_bytes(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+# --- models -------------------------------------------------------------------------
+
+
+def example_model(version: int = 1) -> list[Path]:
+    out = WORK / "models" / f"example-v{version}"
+    paths = [out / name for name in example_train.FILES]
+    if not all(p.is_file() for p in paths):
+        paths = example_train.train(version, out)
+    return paths
+
+
+def large_model(min_bytes: int = 20_000_000) -> list[Path]:
+    """A realistically large text model: a 1-3-gram vocabulary of a few hundred
+    thousand terms and a classifier over it, ≥ 20 MB of joblib in all."""
+    out = WORK / "models" / "large"
+    paths = [out / name for name in example_train.FILES]
+    if all(p.is_file() for p in paths) and sum(p.stat().st_size for p in paths) >= min_bytes:
+        return paths
+    import random
+
+    import joblib
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
+    from sklearn.linear_model import LogisticRegression
+
+    log("training a large model (>= 20 MB of joblib)")
+    rng = random.Random(7)
+    words = [f"w{i}" for i in range(40_000)]
+    texts, labels = [], []
+    for i in range(20_000):
+        label = ("positive", "negative", "neutral")[i % 3]
+        marker = example_train.POSITIVE if label == "positive" else example_train.NEGATIVE
+        sentence = rng.sample(words, 12) + rng.sample(marker, 2)
+        rng.shuffle(sentence)
+        texts.append(" ".join(sentence))
+        labels.append(label)
+    vectorizer = CountVectorizer(ngram_range=(1, 3))
+    tfidf = TfidfTransformer()
+    features = tfidf.fit_transform(vectorizer.fit_transform(texts))
+    classifier = LogisticRegression(max_iter=200).fit(features, labels)
+    out.mkdir(parents=True, exist_ok=True)
+    for step, path in zip((vectorizer, tfidf, classifier), paths, strict=True):
+        joblib.dump(step, path)
+    return paths
+
+
+def model_bytes(paths: Sequence[Path]) -> int:
+    return sum(p.stat().st_size for p in paths)
+
+
+def mlayer_model_zip(paths: list[Path], name: str) -> Path:
+    _, summary = package_model(paths, name, WORK / "model-zips" / name)
+    return summary.path
+
+
+def seed_model_dir(paths: list[Path], dest: Path) -> Path:
+    """The seed's model layer: the joblib files at the root of /opt."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for source, name in zip(paths, SEED_NAMES, strict=True):
+        shutil.copyfile(source, dest / name)
+    return dest
+
+
+def write_seed_handler(task: Path) -> Path:
+    task.mkdir(parents=True, exist_ok=True)
+    (task / "lambda_function.py").write_text(SEED_HANDLER)
+    return task
+
+
+# --- events -------------------------------------------------------------------------
+
+
+def texts(count: int) -> list[str]:
+    sample, _ = example_train.make_reviews(count, seed=99)
+    return sample
+
+
+def seed_event(count: int) -> dict[str, Any]:
+    """A Kinesis batch in the seed's format: the text field holds a JSON-encoded string."""
+    return kinesis_events(texts(count), batch_size=count, text_is_json=True)[0]
+
+
+# --- reporting ----------------------------------------------------------------------
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """A Markdown table: readable on a terminal, pasteable into the notes."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+
+    def line(row: Sequence[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+
+    print(line(cells[0]))
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for row in cells[1:]:
+        print(line(row))
+
+
+def dump_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2))
