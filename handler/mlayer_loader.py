@@ -159,8 +159,7 @@ class Pipeline:
     def load(
         cls, model_dir: Path, *, allow_mismatch: bool = False, expected_sha256: str | None = None
     ) -> Pipeline:
-        import joblib  # from the deps layer
-
+        # Verify first: nothing from the deps layer is imported for a layer that fails.
         manifest = read_manifest(model_dir)
         paths = verified_model_files(model_dir, manifest, expected_sha256)
         mismatches = version_mismatches(dict(manifest.get("trained_with", {})), runtime_versions())
@@ -171,6 +170,8 @@ class Pipeline:
             )
         if mismatches:
             print(f"mlayer: loading despite an allowed version mismatch: {'; '.join(mismatches)}")
+        import joblib  # from the deps layer
+
         warning = _inconsistent_version_warning()
         steps = []
         for path in paths:
