@@ -124,6 +124,7 @@ def build_deps(
             slim=settings.slim,
             bytecode=settings.bytecode,
             sourceless=settings.sourceless,
+            keep_sources=settings.keep_sources,
             no_deps=settings.no_deps,
             prune=settings.prune,
             sample_models=tuple(Path(p) for p in settings.sample_models),

@@ -162,6 +162,12 @@ def cli() -> None:
     "--sourceless", is_flag=True, default=None, help="Ship .pyc in place of .py (smallest)."
 )
 @click.option(
+    "--keep-sources",
+    is_flag=True,
+    default=None,
+    help="With --prune, keep the .py files (--prune alone ships sourceless bytecode).",
+)
+@click.option(
     "--no-deps",
     is_flag=True,
     default=None,
@@ -209,6 +215,7 @@ def build_deps(
     slim: bool | None,
     bytecode: bool | None,
     sourceless: bool | None,
+    keep_sources: bool | None,
     no_deps: bool | None,
     prune: bool | None,
     sample_models: tuple[str, ...],
@@ -239,6 +246,7 @@ def build_deps(
         slim=slim,
         bytecode=bytecode,
         sourceless=sourceless,
+        keep_sources=keep_sources,
         no_deps=no_deps,
         prune=prune,
         sample_models=sample_models,

@@ -44,6 +44,7 @@ class Settings:
     slim: bool = True
     bytecode: bool = True
     sourceless: bool = False
+    keep_sources: bool = False  # --prune ships sourceless bytecode unless this is set
     no_deps: bool = False
     prune: bool = False
     sample_models: tuple[str, ...] = ()

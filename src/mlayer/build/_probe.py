@@ -25,9 +25,12 @@ def texts_of(event: Any, field: str, is_json: bool) -> list[Any]:
         return event
     texts = []
     for record in event.get("Records", []):
-        payload = json.loads(base64.b64decode(record["kinesis"]["data"]))
-        text = payload[field]
-        texts.append(json.loads(text) if is_json else text)
+        try:
+            payload = json.loads(base64.b64decode(record["kinesis"]["data"]))
+            text = payload[field]
+            texts.append(json.loads(text) if is_json else text)
+        except (KeyError, TypeError, ValueError):
+            continue  # the handler reports such a record as a failure; nothing to predict
     return texts
 
 

@@ -65,12 +65,13 @@ def write_zip(
     dest: Path,
     *,
     on_entry: Callable[[int], None] | None = None,
+    compresslevel: int = 6,
 ) -> ZipSummary:
     """Write ``entries`` (sorted by name) to ``dest`` reproducibly."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     unzipped = count = 0
     tmp = dest.with_suffix(dest.suffix + ".partial")
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=compresslevel) as archive:
         for name, path in sorted(entries):
             info = zipfile.ZipInfo(name, FIXED_DATE_TIME)
             executable = path.stat().st_mode & stat.S_IXUSR

@@ -58,6 +58,11 @@ def engine_answers() -> tuple[bool, str]:
         return False, str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
 
 
+def pip_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "mlayer" / "pip-docker"
+
+
 def default_ca_bundle() -> str | None:
     """The CA bundle the host's own pip uses, if one is set."""
     for name in ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
@@ -212,8 +217,17 @@ class DockerBuilder:
         volumes[str(PROBE.parent)] = {"bind": str(PROBE.parent), "mode": "ro"}
         for path in self.writable:
             volumes[str(path.resolve())] = {"bind": str(path.resolve()), "mode": "rw"}
-        environment = {"HOME": "/tmp", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+        environment = {
+            "HOME": "/tmp",
+            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+            "PIP_ROOT_USER_ACTION": "ignore",
+        }
         environment |= {k: os.environ[k] for k in FORWARDED_ENV if os.environ.get(k)}
+        # The host's download cache, so a rebuild in a fresh container downloads nothing.
+        cache = pip_cache_dir()
+        cache.mkdir(parents=True, exist_ok=True)
+        volumes[str(cache)] = {"bind": str(cache), "mode": "rw"}
+        environment["PIP_CACHE_DIR"] = str(cache)
         if self.ca_bundle:
             volumes[str(Path(self.ca_bundle).resolve())] = {"bind": CA_IN_CONTAINER, "mode": "ro"}
             environment |= {"PIP_CERT": CA_IN_CONTAINER, "SSL_CERT_FILE": CA_IN_CONTAINER}

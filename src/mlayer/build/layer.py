@@ -69,6 +69,7 @@ class BuildOptions:
     slim: bool = True
     bytecode: bool = True
     sourceless: bool = False
+    keep_sources: bool = False  # with --prune, which otherwise ships sourceless bytecode
     no_deps: bool = False
     prune: bool = False
     sample_models: tuple[Path, ...] = ()
@@ -218,6 +219,15 @@ def _check_options(options: BuildOptions) -> None:
             raise UsageError(f"sample file {path} does not exist")
     if options.sourceless and not options.bytecode:
         raise UsageError("--sourceless replaces sources by bytecode: drop --no-bytecode")
+    if options.sourceless and options.keep_sources:
+        raise UsageError("--sourceless and --keep-sources contradict each other: pick one")
+
+
+def ships_sourceless(options: BuildOptions) -> bool:
+    """--sourceless, or --prune (the smallest layer) unless --keep-sources or --no-bytecode."""
+    if not options.bytecode:
+        return False
+    return options.sourceless or (options.prune and not options.keep_sources)
 
 
 def _inputs(options: BuildOptions, builder: str, image: str | None) -> dict[str, Any]:
@@ -231,7 +241,7 @@ def _inputs(options: BuildOptions, builder: str, image: str | None) -> dict[str,
         "image": image,
         "slim": options.slim,
         "bytecode": options.bytecode,
-        "sourceless": options.sourceless,
+        "sourceless": ships_sourceless(options),
         "no_deps": options.no_deps,
         "prune": options.prune,
         "sample_models": [sha256_file(p) for p in options.sample_models] if options.prune else [],
@@ -372,7 +382,7 @@ def build_deps_layer(options: BuildOptions, progress: Progress = Progress()) -> 
             "install python"
             f"{target.python_dotted} or use --builder docker"
         )
-        if options.prune or options.sourceless:
+        if options.prune or ships_sourceless(options):
             raise BuildError(
                 f"--prune and --sourceless need to run Python {target.python_dotted} "
                 f"({target.machine}): install it, or use --builder docker"
@@ -396,9 +406,9 @@ def build_deps_layer(options: BuildOptions, progress: Progress = Progress()) -> 
     if options.bytecode and python is not None:
         progress.message(
             f"compiling unchecked-hash bytecode with {python.description}"
-            + (" (sourceless)" if options.sourceless else "")
+            + (" (sourceless)" if ships_sourceless(options) else "")
         )
-        count, failed = compile_bytecode(python, site, sourceless=options.sourceless)
+        count, failed = compile_bytecode(python, site, sourceless=ships_sourceless(options))
         progress.detail(
             f"{count} modules compiled" + (f", {len(failed)} left as source" if failed else "")
         )
@@ -428,7 +438,8 @@ def build_deps_layer(options: BuildOptions, progress: Progress = Progress()) -> 
         raise BuildError(budgets.over_budget_message(over, sizes) + keep_note.replace(";", ","))
     entries = directory_entries(staging)
     with progress.bar("zipping", unzipped) as update:
-        summary = write_zip(entries, options.out / DEPS_ZIP_NAME, on_entry=update)
+        # Built once, uploaded and extracted on every cold start: worth the best compression.
+        summary = write_zip(entries, options.out / DEPS_ZIP_NAME, on_entry=update, compresslevel=9)
     layer_budget = budgets.LayerBudget(
         summary.unzipped_bytes, summary.zipped_bytes, options.reserved_bytes
     )

@@ -98,7 +98,7 @@ def probe(
     timeout: float = 600,
 ) -> ProbeResult:
     """Import ``imports`` (and run the sample model) with only ``site`` on the path."""
-    with tempfile.TemporaryDirectory(prefix="mlayer-probe-", dir=site.parent) as tmp:
+    with tempfile.TemporaryDirectory(prefix="mlayer-probe-", dir=site.resolve().parent) as tmp:
         spec_path, out_path = Path(tmp) / "spec.json", Path(tmp) / "result.json"
         spec = {
             "site": str(site.resolve()),
