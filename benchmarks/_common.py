@@ -208,6 +208,10 @@ def seed_event(count: int) -> dict[str, Any]:
 # --- reporting ----------------------------------------------------------------------
 
 
+def human_bytes(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.1f} kB"
+
+
 def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 
