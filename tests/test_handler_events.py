@@ -10,8 +10,8 @@ import pytest
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "handler"))
-from mlayer_events import EventError, decode_event  # noqa: E402
-from mlayer_sinks import DynamoDBSink, KinesisSink, attribute  # noqa: E402
+from mlayer_events import EventError, decode_event
+from mlayer_sinks import DynamoDBSink, KinesisSink, attribute
 
 
 def kinesis(seq: str, payload: object) -> dict:  # type: ignore[type-arg]
@@ -92,7 +92,7 @@ class FlakyTable:
         self.rounds = unprocessed_rounds
         self.written: list[str] = []
 
-    def batch_write_item(self, RequestItems: dict) -> dict:  # type: ignore[type-arg] # noqa: N803
+    def batch_write_item(self, RequestItems: dict) -> dict:  # type: ignore[type-arg]
         (requests,) = RequestItems.values()
         left = []
         for request in requests:
@@ -116,7 +116,7 @@ def test_dynamodb_sink_retries_unprocessed_then_reports_what_is_left() -> None:
 
 def test_kinesis_sink_reports_records_with_an_error_code() -> None:
     class Stream:
-        def put_records(self, StreamName: str, Records: list) -> dict:  # type: ignore[type-arg] # noqa: N803
+        def put_records(self, StreamName: str, Records: list) -> dict:  # type: ignore[type-arg]
             return {
                 "Records": [
                     {"ErrorCode": "InternalFailure"}

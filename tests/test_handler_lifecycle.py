@@ -17,7 +17,7 @@ from conftest import ROOT
 from mlayer.actions import package_model
 
 sys.path.insert(0, str(Path(__file__).parent / "events"))
-from lambda_child import run_handler  # noqa: E402
+from lambda_child import run_handler
 
 HANDLER = ROOT / "handler"
 EVENTS = Path(__file__).parent / "events"

@@ -12,7 +12,7 @@ from conftest import REGION, Account
 from test_handler_lifecycle import HANDLER, event, expected_predictions, model_layer
 
 sys.path.insert(0, str(Path(__file__).parent / "events"))
-from lambda_child import run_handler  # noqa: E402
+from lambda_child import run_handler
 
 
 def aws_env(aws: Account, sink: str) -> dict[str, str]:
