@@ -283,7 +283,8 @@ def build_deps(
         budget = built.build.budget
         manifest = built.build.manifest
         lines.append(f"budget: {budget.summary()}")
-        sizes = {name: p["bytes"] for name, p in manifest["packages"].items()}
+        packages = manifest["packages"].items()
+        sizes = {name: p["bytes"] for name, p in sorted(packages, key=lambda kv: -kv[1]["bytes"])}
         lines += ["largest packages:"] + [f"  {line}" for line in size_lines(sizes)]
         lines.append(f"build manifest: {Path(settings.out) / MANIFEST_FILE}")
         details = {

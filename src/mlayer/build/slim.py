@@ -92,6 +92,9 @@ def slim(site: Path) -> SlimReport:
                 path = here / name
                 report.add("sources, headers and stubs", 1, path.stat().st_size)
                 path.unlink()
+    for entry in site.iterdir():  # folders emptied above (e.g. include/)
+        if entry.is_dir() and not _is_protected(entry, site):
+            _remove_empty_dirs(entry)
     return report
 
 
