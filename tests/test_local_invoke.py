@@ -146,6 +146,25 @@ def test_texts_become_kinesis_batches(
     assert predicted == steps[-1].predict(features).tolist()
 
 
+@pytest.mark.slow
+def test_cost_measures_the_duration_per_batch_size(
+    project: Path, real_layers: tuple[Path, Path]
+) -> None:
+    deps_zip, _ = real_layers
+    (project / "texts.txt").write_text("great fast love it\nbroken and late\nperfect\n")
+    result = run(
+        "cost", "--records", "100", "--batch-size", "1", "--batch-size", "50",
+        "--measure", "texts.txt", "--out", str(deps_zip.parent), "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(result.stdout)["rows"]
+    assert [(r["batch_size"], r["invocations_per_ingest"]) for r in rows] == [(1, 100), (50, 2)]
+    for row in rows:
+        assert 0 < row["duration_ms"] < 1000  # warm: the model is already loaded
+        assert row["billed_ms"] == math.ceil(row["duration_ms"])
+    assert "batch 50: warm" in result.stderr
+
+
 # --- the sandbox, with a probing handler (fast) --------------------------------------
 
 PROBE = """

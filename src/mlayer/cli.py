@@ -806,6 +806,11 @@ def _measure_durations(
     """The warm duration of one invocation per batch size, from the local build's layers."""
     lines = local.read_texts(texts)
     target = resolve_target(settings.runtime, settings.arch)
+    output.info(
+        "measuring on this machine's CPU: Lambda gives a function a share of a vCPU in "
+        f"proportion to memory (one at 1,769 MB), so at {settings.memory} MB expect longer; "
+        "the cold start's init (billed since August 2025) is not in the per-invocation cost"
+    )
     layers = actions.local_zips(settings, on_message=output.info)
     code = actions.function_zip(settings)
     durations = {}
