@@ -12,9 +12,8 @@ from pathlib import Path
 
 import joblib
 import pytest
-from sklearn.ensemble import RandomForestClassifier
-
 from conftest import EXAMPLES, run, run_json
+from sklearn.ensemble import RandomForestClassifier
 
 pytestmark = pytest.mark.slow
 
@@ -121,7 +120,7 @@ def test_manifest_records_installed_versions_tags_and_sizes(example_build: dict)
     assert manifest["sizes"]["installed"] > manifest["sizes"]["unzipped"] - 60_000_000
     assert manifest["upload"] == ("direct" if result["zipped_bytes"] <= 50 * 1024 * 1024 else "s3")
     assert result["versions"]["scipy"] == "1.16.3"
-    assert list(result["package_bytes"])[0] == "scipy"  # the biggest package comes first
+    assert next(iter(result["package_bytes"])) == "scipy"  # the biggest package comes first
 
 
 def test_example_layer_is_slim_and_compiled_unchecked(example_build: dict) -> None:  # type: ignore[type-arg]
@@ -242,9 +241,10 @@ def test_a_package_with_no_wheel_is_named(project: Path) -> None:
 def pruned_build(tmp_path_factory: pytest.TempPathFactory, model_v1: list[Path]) -> dict:  # type: ignore[type-arg]
     out = tmp_path_factory.mktemp("pruned")
     samples = [arg for path in model_v1 for arg in ("--sample-model", str(path))]
+    requirements, event = str(EXAMPLES / "requirements.txt"), str(EXAMPLES / "event.json")
     result = run(
-        "build-deps", "-r", str(EXAMPLES / "requirements.txt"), "--builder", "pip", "--out", str(out),
-        "--prune", *samples, "--sample-event", str(EXAMPLES / "event.json"), "--json",
+        "build-deps", "-r", requirements, "--builder", "pip", "--out", str(out),
+        "--prune", *samples, "--sample-event", event, "--json",
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     return {"out": out, "result": json.loads(result.stdout), "stderr": result.stderr}

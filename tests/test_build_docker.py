@@ -1,0 +1,95 @@
+"""build-deps with the Docker builder, against a real engine (CI starts one with
+scripts/ci-docker.sh). Skipped, with the reason, when no engine answers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import EXAMPLES, run
+
+from mlayer.build.docker import engine_answers
+
+ANSWERS, WHY = engine_answers()
+IMAGE = os.environ.get("MLAYER_TEST_DOCKER_IMAGE", "mlayer-ci/bookworm-python3.11:latest")
+
+pytestmark = [
+    pytest.mark.docker,
+    pytest.mark.slow,
+    pytest.mark.skipif(not ANSWERS, reason=f"no Docker engine answers: {WHY}"),
+]
+
+
+def _image_present() -> bool:
+    import docker
+
+    try:
+        docker.from_env().images.get(IMAGE)
+        return True
+    except Exception:
+        return False
+
+
+needs_image = pytest.mark.skipif(
+    ANSWERS and not _image_present(),
+    reason=f"image {IMAGE} is not built: run scripts/ci-docker.sh start",
+)
+
+
+@needs_image
+def test_docker_build_of_the_example_passes_verification(project: Path) -> None:
+    result = run(
+        "build-deps", "-r", str(EXAMPLES / "requirements.txt"), "--builder", "docker",
+        "--image", IMAGE, "--host-network", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert "verifying: importing joblib, numpy, scipy, sklearn, threadpoolctl" in result.stderr
+    assert f"in {IMAGE}" in result.stderr
+    built = json.loads(result.stdout)
+    assert built["versions"]["scikit-learn"] == "1.7.2"
+    # the output belongs to the calling user, not to the container's root
+    site = project / "build" / "deps" / "python"
+    assert (site / "sklearn").stat().st_uid == os.getuid()
+    # bookworm's glibc (2.36) is newer than Lambda's python3.11 (2.26): the tags held
+    manifest = json.loads((project / "build" / "deps-build.json").read_text())
+    for name, package in manifest["packages"].items():
+        assert not any(
+            "manylinux_2_28" in t or t[-12:] == "linux_x86_64" for t in package["tags"]
+        ), name
+    # the zip imports on this machine too, in an isolated interpreter
+    with zipfile.ZipFile(built["zip"]) as archive:
+        archive.extractall(project / "unzipped")
+    site_path = str(project / "unzipped" / "python")
+    code = f"import sys; sys.path.insert(0, {site_path!r}); import sklearn.linear_model"
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-B", "-c", code], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_missing_image_is_a_one_line_error(project: Path) -> None:
+    (project / "requirements.txt").write_text("numpy==2.2.6\n")
+    result = run(
+        "build-deps", "-r", "requirements.txt", "--builder", "docker",
+        "--image", "mlayer-test/no-such-image:never",
+    )  # fmt: skip
+    assert result.exit_code != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "mlayer-test/no-such-image:never" in errors[0], result.stderr
+    assert not (project / "build" / "deps-layer.zip").exists()
+
+
+@needs_image
+def test_an_image_with_another_python_is_refused(project: Path) -> None:
+    (project / "requirements.txt").write_text("numpy==2.2.6\n")
+    result = run(
+        "build-deps", "-r", "requirements.txt", "--builder", "docker", "--image", IMAGE,
+        "--runtime", "python3.12",
+    )  # fmt: skip
+    assert result.exit_code != 0
+    assert "has Python 3.11, but python3.12 needs 3.12" in result.stderr
