@@ -1,0 +1,147 @@
+"""Benchmark: the example's deps layer built naively vs with mlayer (default, --prune).
+
+    .venv/bin/python benchmarks/bench_build.py [--runs 5]
+
+Builds examples/requirements.txt for python3.11/x86_64 three ways in one run:
+- naive: ``pip install --target --no-compile`` with the same target tags, zipped;
+- mlayer: ``mlayer build-deps --builder pip`` (slim + unchecked-hash bytecode);
+- mlayer --prune: traced on the example model and event (sourceless, stripped).
+Then prints unzipped MB, zipped MB and the cold time of importing, loading the
+example model (examples/train.py) and one prediction in a fresh interpreter run
+as Lambda would (``-I -S -B``, only the layer on the path), median of --runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+sys.path.insert(0, str(EXAMPLES))
+
+from train import train  # noqa: E402
+
+from mlayer.build.archive import directory_entries, write_zip  # noqa: E402
+from mlayer.build.pip import target_flags  # noqa: E402
+from mlayer.local import find_interpreter  # noqa: E402
+from mlayer.targets import resolve_target  # noqa: E402
+
+MLAYER = [sys.executable, "-m", "mlayer"]
+COLD = """
+import sys, time
+start = time.perf_counter()
+sys.path.insert(0, {site!r})
+import joblib
+steps = [joblib.load(p) for p in {models!r}]
+features = ["great product, fast delivery, I love it"]
+for step in steps[:-1]:
+    features = step.transform(features)
+prediction = steps[-1].predict(features)
+print(time.perf_counter() - start, prediction[0])
+"""
+
+
+def build_naive(out: Path) -> Path:
+    target = resolve_target("python3.11", "x86_64")
+    site = out / "python"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--target", str(site), "--no-compile",
+         "-r", str(EXAMPLES / "requirements.txt"), *target_flags(target)],
+        check=True,
+    )  # fmt: skip
+    return write_zip(directory_entries(out), out / "naive.zip").path
+
+
+def build_mlayer(out: Path, *extra: str) -> Path:
+    subprocess.run(
+        [*MLAYER, "build-deps", "-r", str(EXAMPLES / "requirements.txt"), "--builder", "pip",
+         "--no-cache", "--out", str(out), *extra],
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    return out / "deps-layer.zip"
+
+
+def cold_seconds(
+    python: Path, sites: list[Path], models: list[Path], runs: int
+) -> list[tuple[float, str]]:
+    """Median wall time per layer of a fresh interpreter: import + load + one prediction.
+
+    The layers take turns within each round, so a machine busy with something
+    else slows them all alike.
+    """
+    times: list[list[float]] = [[] for _ in sites]
+    answers = [""] * len(sites)
+    for round_ in range(runs + 1):
+        for index, site in enumerate(sites):
+            code = COLD.format(site=str(site), models=[str(m) for m in models])
+            start = time.perf_counter()
+            done = subprocess.run(
+                [str(python), "-I", "-S", "-B", "-c", code],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            elapsed = time.perf_counter() - start
+            answers[index] = done.stdout.split()[1]
+            if round_:  # round 0 only warms the OS file cache, as an earlier cold start would
+                times[index].append(elapsed)
+    return [(statistics.median(t), a) for t, a in zip(times, answers, strict=True)]
+
+
+def unzipped_bytes(zip_path: Path) -> int:
+    import zipfile
+
+    with zipfile.ZipFile(zip_path) as archive:
+        return sum(info.file_size for info in archive.infolist())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    python = find_interpreter(resolve_target("python3.11", "x86_64"))
+    with tempfile.TemporaryDirectory(prefix="mlayer-bench-") as tmp:
+        work = Path(tmp)
+        models = train(1, work / "model")
+        event = EXAMPLES / "event.json"
+        samples = [a for m in models for a in ("--sample-model", str(m))]
+        built = []
+        for name, build in (
+            ("naive pip --target", lambda: build_naive(work / "naive")),
+            ("mlayer (default)", lambda: build_mlayer(work / "default")),
+            (
+                "mlayer --prune",
+                lambda: build_mlayer(
+                    work / "prune", "--prune", *samples, "--sample-event", str(event)
+                ),
+            ),
+        ):
+            started = time.perf_counter()
+            zip_path = build()
+            site = zip_path.parent / ("python" if name.startswith("naive") else "deps/python")
+            built.append((name, zip_path, site, time.perf_counter() - started))
+        colds = cold_seconds(python, [site for _, _, site, _ in built], models, args.runs)
+        rows = [
+            (name, unzipped_bytes(zip_path), zip_path.stat().st_size, cold, build_s, answer)
+            for (name, zip_path, _site, build_s), (cold, answer) in zip(built, colds, strict=True)
+        ]
+    naive_cold = rows[0][3]
+    print(f"python3.11/x86_64, examples/requirements.txt; cold = median of {args.runs}")
+    print(f"{'layer':<20} {'unzipped MB':>12} {'zipped MB':>10} {'cold s':>8} {'x naive':>8} "
+          f"{'build s':>8}  prediction")  # fmt: skip
+    for name, unzipped, zipped, cold, build_s, answer in rows:
+        print(
+            f"{name:<20} {unzipped / 1e6:12.1f} {zipped / 1e6:10.1f} {cold:8.3f} "
+            f"{cold / naive_cold:8.2f} {build_s:8.1f}  {answer}"
+        )
+    print("(MB = 10^6 bytes; Lambda's limits: 262,144,000 unzipped, 52,428,800 zipped direct)")
+
+
+if __name__ == "__main__":
+    main()
