@@ -43,9 +43,12 @@ def handle(
     values = pipeline.predict([r.text for r in records]) if records else []
     rows = [{"id": r.id, "prediction": v} for r, v in zip(records, values, strict=True)]
     unwritten = set(sink.write(rows, batch.source)) if rows else set()
-    failed = batch.failed + [(r.position, r.id) for r in records if r.id in unwritten]
+    failed = batch.failed
+    if unwritten:  # rare: the sink refused some records, which Lambda must retry
+        failed = failed + [(r.position, r.id) for r in records if r.id in unwritten]
+        rows = [row for row in rows if row["id"] not in unwritten]
     return {
-        "predictions": [row for row in rows if row["id"] not in unwritten],
+        "predictions": rows,
         "batchItemFailures": [{"itemIdentifier": rid} for _, rid in sorted(failed)],
     }
 

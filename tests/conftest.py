@@ -73,7 +73,9 @@ class Account:
 
 
 @pytest.fixture
-def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Account:
+def aws(
+    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Account:
     """An empty account on the moto server, with a role, a stream and a bucket."""
     request = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
     urllib.request.urlopen(request)
@@ -85,6 +87,8 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Account:
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+    # Published zips go to mlayer's local store; keep it out of the real ~/.cache.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
     iam = boto3.client("iam", region_name=REGION, endpoint_url=moto_endpoint)
     role = iam.create_role(RoleName="inference", AssumeRolePolicyDocument=json.dumps({}))
     kinesis = boto3.client("kinesis", region_name=REGION, endpoint_url=moto_endpoint)

@@ -8,7 +8,6 @@ refusal leaves AWS as it was.
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,7 +38,7 @@ from mlayer.build.layer import (
     deps_description,
     pinned_versions,
 )
-from mlayer.build.manifest import check_model_modules
+from mlayer.build.manifest import MANIFEST_FILE, check_model_modules, read_manifest
 from mlayer.errors import MlayerError, NotFound, UsageError
 from mlayer.gate import MISMATCH_ENV, GateResult
 from mlayer.model import MANIFEST_NAME, MODEL_DIR, ModelManifest, build_manifest, parse_description
@@ -70,7 +69,6 @@ HANDLER = "mlayer_handler.lambda_handler"
 # The deployed model's content hash (prefix), which the handler checks at init.
 MODEL_SHA_ENV = "MLAYER_MODEL_SHA256"
 SINK_KEY = "id"  # the sink table's partition key (handler/mlayer_sinks.py)
-DEPS_BUILD_MANIFEST = "deps-build.json"  # written beside the deps zip by build-deps
 MODEL_ZIP_NAME = "model-layer.zip"
 FUNCTION_ZIP_NAME = "function.zip"
 
@@ -321,21 +319,16 @@ def local_deps_versions(settings: Settings) -> tuple[dict[str, str], str] | None
     """The deps versions of the local build (its manifest, else the pinned
     requirements), for publish-model when no deps layer is published yet."""
     out = Path(settings.out)
-    try:
-        data = json.loads((out / DEPS_BUILD_MANIFEST).read_text())
-    except (OSError, ValueError):
-        data = None
-    if isinstance(data, dict):
-        packages = data.get("packages") or {}
+    data = read_manifest(out)
+    if data:
         versions = {
             name: str(info["version"])
-            for name, info in packages.items()
+            for name, info in (data.get("packages") or {}).items()
             if isinstance(info, dict) and info.get("version")
         }
-        runtime = str(data.get("runtime") or settings.runtime)
-        versions["python"] = runtime.removeprefix("python")
+        versions["python"] = str(data.get("runtime") or settings.runtime).removeprefix("python")
         if len(versions) > 1:
-            return versions, str(out / DEPS_BUILD_MANIFEST)
+            return versions, str(out / MANIFEST_FILE)
     if settings.requirements and Path(settings.requirements).is_file():
         versions = pinned_versions(Path(settings.requirements))
         versions["python"] = resolve_target(settings.runtime, settings.arch).python_dotted

@@ -123,7 +123,7 @@ def cli() -> None:
     """
 
 
-@cli.command("build-deps")
+@cli.command("build-deps", short_help="Build the dependency layer and optionally publish it.")
 @click.option(
     "-r",
     "--requirements",
@@ -315,7 +315,7 @@ def build_deps(
     )
 
 
-@cli.command("publish-model")
+@cli.command("publish-model", short_help="Publish the model's joblib files as a new layer version.")
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
 @layer_name_option("model")
 @click.option("--label", help="A label for this model version, e.g. 20190105v1.")
@@ -412,7 +412,7 @@ def allow_mismatch_option(func: Any) -> Any:
     )(func)
 
 
-@cli.command()
+@cli.command(short_help="Create or update the function, link the layers, wire the trigger.")
 @click.option("--role", help="Execution role ARN (needed to create the function).")
 @click.option(
     "--create-role",
@@ -498,7 +498,7 @@ def deploy(ctx: click.Context, /, model_version: int | None, dry_run: bool, **fl
     _report_deploy(output, result, dry_run)
 
 
-@cli.command()
+@cli.command(short_help="Relink the function to an earlier model layer version.")
 @click.option(
     "--version",
     "version",
@@ -535,7 +535,7 @@ def rollback(
     _report_deploy(output, result, dry_run)
 
 
-@cli.command()
+@cli.command(short_help="Run the handler locally as Lambda would, with a REPORT line.")
 @click.option(
     "--local",
     "is_local",
@@ -657,7 +657,7 @@ def invoke(
     )
 
 
-@cli.command()
+@cli.command(short_help="Cost per invocation, per ingest and break-even vs an endpoint.")
 @click.option("--records", type=int, required=True, help="Records per ingest (e.g. 50000).")
 @click.option(
     "--batch-size",
@@ -861,7 +861,7 @@ def _trigger_line(t: TriggerState) -> str:
     return f"  trigger {t.source_arn} ({', '.join(options)})"
 
 
-@cli.command()
+@cli.command(short_help="Show the function, its layers, model and triggers.")
 @global_options
 @click.pass_context
 def status(ctx: click.Context) -> None:
@@ -916,7 +916,7 @@ def status(ctx: click.Context) -> None:
     )
 
 
-@cli.command()
+@cli.command(short_help="List the model layer versions; * marks the live one.")
 @global_options
 @click.pass_context
 def versions(ctx: click.Context) -> None:
@@ -941,7 +941,7 @@ def versions(ctx: click.Context) -> None:
     output.result({"versions": [row.__dict__ for row in rows]}, lines)
 
 
-@cli.command()
+@cli.command(short_help="Delete old model layer versions that nothing links.")
 @click.option("--keep", type=click.IntRange(1), help="Keep the K newest model layer versions.")
 @click.option(
     "--version",
@@ -984,7 +984,7 @@ def cleanup(ctx: click.Context, keep: int | None, delete: tuple[int, ...], dry_r
     )
 
 
-@cli.command("iam-policy")
+@cli.command("iam-policy", short_help="Print the least-privilege role policy of the function.")
 @click.option("--stream-arn", help="Kinesis stream ARN that triggers the function.")
 @click.option("--table-stream-arn", help="DynamoDB table stream ARN that triggers the function.")
 @click.option("--sink", help="log, dynamodb:TABLE or kinesis:STREAM [default: log].")
