@@ -122,6 +122,26 @@ def run(*args: str) -> Result:
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
+def one_line_error(result: Result) -> str:
+    """A refusal: exit != 0, one ``Error:`` line on stderr (after any progress
+    messages), no traceback. Returns that line."""
+    assert result.exit_code != 0
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("Error: ")]
+    assert len(errors) == 1 and lines[-1] == errors[0], result.stderr
+    return errors[0]
+
+
+def assert_one_line_error(result: Result, *fragments: str) -> None:
+    """A refusal before any work: stderr is that one ``Error:`` line and nothing
+    else, and it names each of ``fragments``."""
+    line = one_line_error(result)
+    assert result.stderr.strip() == line, result.stderr
+    for fragment in fragments:
+        assert fragment in line, line
+
+
 def run_json(*args: str) -> dict:  # type: ignore[type-arg]
     result = run(*args, "--json")
     assert result.exit_code == 0, result.stderr
@@ -143,9 +163,7 @@ def small_deps_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def deployed(aws: Account, project: Path, small_deps_zip: Path, model_v1: list[Path]) -> Account:
     """The function deployed with deps:1 and model:1, as after a first ``mlayer deploy``."""
     lam = aws.client("lambda")
-    lam.publish_layer_version(
-        LayerName="fn-deps", Content={"ZipFile": small_deps_zip.read_bytes()}
-    )
+    lam.publish_layer_version(LayerName="fn-deps", Content={"ZipFile": small_deps_zip.read_bytes()})
     assert run("publish-model", *map(str, model_v1), "--function-name", "fn").exit_code == 0
     result = run(
         "deploy", "--function-name", "fn", "--role", aws.role_arn, "--stream-arn", aws.stream_arn

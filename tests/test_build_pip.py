@@ -12,7 +12,7 @@ from pathlib import Path
 
 import joblib
 import pytest
-from conftest import EXAMPLES, run, run_json
+from conftest import EXAMPLES, one_line_error, run, run_json
 from sklearn.ensemble import RandomForestClassifier
 
 pytestmark = pytest.mark.slow
@@ -191,12 +191,6 @@ def test_arm64_layer_holds_only_aarch64_wheels(project: Path) -> None:
     assert all(glibc_of(t) <= (2, 26) for listed in tags.values() for t in listed)  # type: ignore[operator]
     assert "not verified" in result.stderr  # no aarch64 Python here: said, not hidden
 
-
-def one_line_error(result) -> str:  # type: ignore[no-untyped-def]
-    assert result.exit_code != 0
-    lines = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
-    assert len(lines) == 1, result.stderr
-    return lines[0]
 
 
 def test_scikit_learn_1_7_2_on_arm64_is_refused_naming_it_and_the_tags(project: Path) -> None:

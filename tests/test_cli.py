@@ -6,18 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import Result
-from conftest import Account, run, run_json
-
-
-def assert_one_line_error(result: Result, *fragments: str) -> None:
-    """A refusal: exit != 0, one line on stderr naming what is wrong, no traceback."""
-    assert result.exit_code != 0
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
+from conftest import Account, assert_one_line_error, run, run_json
 
 
 def function_config(aws: Account, name: str = "fn") -> dict:  # type: ignore[type-arg]

@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import Result
-from conftest import run
+from conftest import assert_one_line_error, run
 
 from mlayer import cost
 from mlayer.errors import UsageError
@@ -16,14 +15,6 @@ SEED = ("--records", "50000", "--batch-size", "1", "--batch-size", "10", "--batc
 SEED += ("--duration-ms", "4000", "--memory", "192", "--price-per-100ms", "0.000000313")
 BOTH_PRICES = ("--price-per-gb-second", "1e-5", "--price-per-100ms", "3e-7")
 
-
-def assert_one_line_error(result: Result, *fragments: str) -> None:
-    assert result.exit_code != 0
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 # --- the arithmetic (pure) --------------------------------------------------------

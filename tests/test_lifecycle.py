@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import Account, run, run_json
+from conftest import Account, one_line_error, run, run_json
 from test_handler_lifecycle import OTHER_SKLEARN, with_sklearn_version
 
 DEPS_DESCRIPTION = (
@@ -34,12 +34,6 @@ def model_versions(aws: Account) -> list[int]:
     reply = aws.client("lambda").list_layer_versions(LayerName="fn-model")
     return sorted(v["Version"] for v in reply["LayerVersions"])
 
-
-def one_line_error(result) -> str:  # type: ignore[no-untyped-def]
-    assert result.exit_code != 0
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    return str(lines[0])
 
 
 @pytest.fixture

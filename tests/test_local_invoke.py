@@ -13,8 +13,7 @@ from pathlib import Path
 
 import joblib
 import pytest
-from click.testing import Result
-from conftest import EXAMPLES, Account, run
+from conftest import EXAMPLES, Account, assert_one_line_error, run
 
 from mlayer import actions
 from mlayer.build.archive import safe_extract, sha256_file
@@ -23,15 +22,6 @@ from mlayer.store import ArtifactStore, store_key
 
 EVENT = EXAMPLES / "event.json"
 
-
-def assert_one_line_error(result: Result, *fragments: str) -> None:
-    """A refusal: exit != 0, one line on stderr naming what is wrong, no traceback."""
-    assert result.exit_code != 0
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 @pytest.fixture(autouse=True)

@@ -555,8 +555,12 @@ def rollback(
 )
 @click.option("--deps-zip", type=click.Path(dir_okay=False), help="A deps layer zip to use.")
 @click.option("--model-zip", type=click.Path(dir_okay=False), help="A model layer zip to use.")
-@click.option("--deps-version", type=int, help="A published deps layer version to use.")
-@click.option("--model-version", type=int, help="A published model layer version to use.")
+@click.option(
+    "--deps-version", type=click.IntRange(1), help="A published deps layer version to use."
+)
+@click.option(
+    "--model-version", type=click.IntRange(1), help="A published model layer version to use."
+)
 @click.option("--runtime", help="Lambda runtime [default: python3.11].")
 @click.option("--memory", type=click.IntRange(128, 10240), help="Memory in MB [default: 192].")
 @click.option(
@@ -617,9 +621,6 @@ def invoke(
         text_field=settings.text_field,
         text_is_json=settings.text_is_json,
     )
-    for flag, version in (("--deps-version", deps_version), ("--model-version", model_version)):
-        if version is not None and version < 1:
-            raise UsageError(f"{flag} must be 1 or more, got {version}")
     target = resolve_target(settings.runtime, settings.arch)
     layers = actions.local_zips(
         settings,
