@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlayer import executor, gate
+from mlayer import executor, gate, local
 from mlayer.aws import (
     Aws,
     FunctionState,
@@ -861,3 +861,51 @@ def local_zips(
             )
         )
     return layers
+
+
+def measure_durations(
+    settings: Settings,
+    texts: Path,
+    batch_sizes: tuple[int, ...],
+    on_message: Callable[[str], None],
+) -> dict[int, float]:
+    """The warm duration of one invocation per batch size, from the local build's layers."""
+    lines = local.read_texts(texts)
+    target = resolve_target(settings.runtime, settings.arch)
+    on_message(
+        "measuring on this machine's CPU: Lambda gives a function a share of a vCPU in "
+        f"proportion to memory (one at 1,769 MB), so at {settings.memory} MB expect longer; "
+        "the cold start's init (billed since August 2025) is not in the per-invocation cost"
+    )
+    layers = local_zips(settings, on_message=on_message)
+    code = function_zip(settings)
+    durations = {}
+    for size in batch_sizes:
+        local.check_batch_size(size)
+        # Enough records for one full batch, reusing the lines as needed.
+        batch = [lines[i % len(lines)] for i in range(size)]
+        events = local.kinesis_events(
+            batch,
+            batch_size=size,
+            text_field=settings.text_field,
+            text_is_json=settings.text_is_json,
+        )
+        invocation = local.invoke_local(
+            target=target,
+            events=events,
+            layer_zips=[layer.path for layer in layers],
+            function_zip=code.path,
+            handler=HANDLER,
+            environment=handler_environment(settings),
+            memory_mb=settings.memory,
+            timeout_s=settings.timeout,
+            repeat=4,
+        )
+        warm = [run["duration_ms"] for run in invocation.runs[1:]]
+        durations[size] = sum(warm) / len(warm)
+        on_message(
+            f"batch {size}: warm {durations[size]:.1f} ms per invocation "
+            f"(cold: init {invocation.init_ms:.0f} ms, first call "
+            f"{invocation.runs[0]['duration_ms']:.0f} ms)"
+        )
+    return durations

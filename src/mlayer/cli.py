@@ -7,6 +7,7 @@ shown only with ``--debug``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import traceback
@@ -735,7 +736,7 @@ def cost(
     durations = (
         {size: duration_ms for size in batch_sizes}
         if duration_ms is not None
-        else _measure_durations(settings, output, Path(str(measure)), batch_sizes)
+        else actions.measure_durations(settings, Path(str(measure)), batch_sizes, output.info)
     )
     rows = [
         pricing.cost_row(
@@ -773,77 +774,12 @@ def cost(
         )
     output.result(
         {
-            "prices": {
-                "per_gb_second": prices.per_gb_second,
-                "per_100ms": prices.per_100ms,
-                "per_request": prices.per_request,
-                "granularity_ms": prices.granularity_ms,
-                "taken": prices.taken,
-            },
+            "prices": dataclasses.asdict(prices),
             "endpoint_monthly": settings.endpoint_monthly,
-            "rows": [
-                {
-                    "batch_size": row.batch_size,
-                    "duration_ms": row.duration_ms,
-                    "billed_ms": row.billed_ms,
-                    "invocations_per_ingest": row.invocations_per_ingest,
-                    "cost_per_invocation": row.cost_per_invocation,
-                    "cost_per_ingest": row.cost_per_ingest,
-                    "breakeven_ingests_per_month": row.breakeven_ingests_per_month,
-                    "breakeven_ingests_per_day": row.breakeven_ingests_per_day,
-                    "breakeven_ingests_per_hour": row.breakeven_ingests_per_hour,
-                    "monthly_cost": row.monthly_cost,
-                }
-                for row in rows
-            ],
+            "rows": [row.to_json() for row in rows],
         },
         lines,
     )
-
-
-def _measure_durations(
-    settings: Settings, output: Output, texts: Path, batch_sizes: tuple[int, ...]
-) -> dict[int, float]:
-    """The warm duration of one invocation per batch size, from the local build's layers."""
-    lines = local.read_texts(texts)
-    target = resolve_target(settings.runtime, settings.arch)
-    output.info(
-        "measuring on this machine's CPU: Lambda gives a function a share of a vCPU in "
-        f"proportion to memory (one at 1,769 MB), so at {settings.memory} MB expect longer; "
-        "the cold start's init (billed since August 2025) is not in the per-invocation cost"
-    )
-    layers = actions.local_zips(settings, on_message=output.info)
-    code = actions.function_zip(settings)
-    durations = {}
-    for size in batch_sizes:
-        local.check_batch_size(size)
-        # Enough records for one full batch, reusing the lines as needed.
-        batch = [lines[i % len(lines)] for i in range(size)]
-        events = local.kinesis_events(
-            batch,
-            batch_size=size,
-            text_field=settings.text_field,
-            text_is_json=settings.text_is_json,
-        )
-        invocation = local.invoke_local(
-            target=target,
-            events=events,
-            layer_zips=[layer.path for layer in layers],
-            function_zip=code.path,
-            handler=actions.HANDLER,
-            environment=actions.handler_environment(settings),
-            memory_mb=settings.memory,
-            timeout_s=settings.timeout,
-            repeat=4,
-        )
-        warm = [run["duration_ms"] for run in invocation.runs[1:]]
-        durations[size] = sum(warm) / len(warm)
-        output.info(
-            f"batch {size}: warm {durations[size]:.1f} ms per invocation "
-            f"(cold: init {invocation.init_ms:.0f} ms, first call "
-            f"{invocation.runs[0]['duration_ms']:.0f} ms)"
-        )
-    return durations
 
 
 def _trigger_line(t: TriggerState) -> str:

@@ -10,6 +10,7 @@ A month is 30 days (720 hours), as in the seed: $0.07/h x 720 h = $50.40.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -135,6 +136,13 @@ class CostRow:
     @property
     def breakeven_ingests_per_hour(self) -> float:
         return self.breakeven_ingests_per_month / HOURS_PER_MONTH
+
+    def to_json(self) -> dict[str, float | int | None]:
+        return {
+            **dataclasses.asdict(self),
+            "breakeven_ingests_per_day": self.breakeven_ingests_per_day,
+            "breakeven_ingests_per_hour": self.breakeven_ingests_per_hour,
+        }
 
 
 def cost_row(
