@@ -863,6 +863,31 @@ def local_zips(
     return layers
 
 
+def run_local(
+    settings: Settings,
+    events: list[Any],
+    layer_zips: list[Path],
+    *,
+    repeat: int = 1,
+    on_log: Callable[[str], None] | None = None,
+) -> local.Invocation:
+    """Run the handler on ``events`` in the local Lambda sandbox with these layers."""
+    return local.invoke_local(
+        target=resolve_target(settings.runtime, settings.arch),
+        events=events,
+        layer_zips=layer_zips,
+        function_zip=function_zip(settings).path,
+        handler=HANDLER,
+        environment=handler_environment(settings),
+        memory_mb=settings.memory,
+        timeout_s=settings.timeout,
+        repeat=repeat,
+        function_name=settings.function_name or "local",
+        region=settings.region or "us-east-1",
+        on_log=on_log,
+    )
+
+
 def measure_durations(
     settings: Settings,
     texts: Path,
@@ -871,14 +896,12 @@ def measure_durations(
 ) -> dict[int, float]:
     """The warm duration of one invocation per batch size, from the local build's layers."""
     lines = local.read_texts(texts)
-    target = resolve_target(settings.runtime, settings.arch)
     on_message(
         "measuring on this machine's CPU: Lambda gives a function a share of a vCPU in "
         f"proportion to memory (one at 1,769 MB), so at {settings.memory} MB expect longer; "
         "the cold start's init (billed since August 2025) is not in the per-invocation cost"
     )
     layers = local_zips(settings, on_message=on_message)
-    code = function_zip(settings)
     durations = {}
     for size in batch_sizes:
         local.check_batch_size(size)
@@ -890,17 +913,7 @@ def measure_durations(
             text_field=settings.text_field,
             text_is_json=settings.text_is_json,
         )
-        invocation = local.invoke_local(
-            target=target,
-            events=events,
-            layer_zips=[layer.path for layer in layers],
-            function_zip=code.path,
-            handler=HANDLER,
-            environment=handler_environment(settings),
-            memory_mb=settings.memory,
-            timeout_s=settings.timeout,
-            repeat=4,
-        )
+        invocation = run_local(settings, events, [layer.path for layer in layers], repeat=4)
         warm = [run["duration_ms"] for run in invocation.runs[1:]]
         durations[size] = sum(warm) / len(warm)
         on_message(

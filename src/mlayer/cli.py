@@ -622,7 +622,7 @@ def invoke(
         text_field=settings.text_field,
         text_is_json=settings.text_is_json,
     )
-    target = resolve_target(settings.runtime, settings.arch)
+    resolve_target(settings.runtime, settings.arch)  # refuse an unknown target before any work
     layers = actions.local_zips(
         settings,
         deps_zip=deps_zip,
@@ -632,20 +632,8 @@ def invoke(
         aws=lambda: _aws(settings),
         on_message=output.info,
     )
-    code = actions.function_zip(settings)
-    invocation = local.invoke_local(
-        target=target,
-        events=events,
-        layer_zips=[layer.path for layer in layers],
-        function_zip=code.path,
-        handler=actions.HANDLER,
-        environment=actions.handler_environment(settings),
-        memory_mb=settings.memory,
-        timeout_s=settings.timeout,
-        repeat=repeat,
-        function_name=settings.function_name or "local",
-        region=settings.region or "us-east-1",
-        on_log=output.detail,
+    invocation = actions.run_local(
+        settings, events, [layer.path for layer in layers], repeat=repeat, on_log=output.detail
     )
     # Said after the run, so that a refusal stays one line.
     for kind, layer in zip(("deps", "model"), layers, strict=True):
