@@ -7,7 +7,6 @@ Everything else sees plain dataclasses. botocore errors are turned into
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -498,10 +497,3 @@ def _layer_version(name: str, item: dict[str, Any]) -> LayerVersion:
         code_size=int(content.get("CodeSize", 0)),
         location=content.get("Location", ""),
     )
-
-
-_ARN = re.compile(r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:\d{12}:.+$")
-
-
-def looks_like_arn(value: str) -> bool:
-    return bool(_ARN.match(value))

@@ -46,10 +46,6 @@ class SlimReport:
     def saved_bytes(self) -> int:
         return sum(size for _files, size in self.removed.values())
 
-    @property
-    def removed_files(self) -> int:
-        return sum(files for files, _size in self.removed.values())
-
     def lines(self) -> list[str]:
         lines = [
             f"{kind}: {files} files, {size / 1e6:.1f} MB"
