@@ -76,9 +76,10 @@ def write_zip(
             info = zipfile.ZipInfo(name, FIXED_DATE_TIME)
             executable = path.stat().st_mode & stat.S_IXUSR
             info.external_attr = (stat.S_IFREG | (0o755 if executable else 0o644)) << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
             data = path.read_bytes()
-            archive.writestr(info, data)
+            # A ZipInfo carries no level of its own: without compresslevel here,
+            # writestr falls back to zlib's default (6) whatever the archive says.
+            archive.writestr(info, data, zipfile.ZIP_DEFLATED, compresslevel)
             unzipped += len(data)
             count += 1
             if on_entry:
