@@ -59,6 +59,31 @@ def isolated(site: Path, code: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+# Run in the layer's interpreter: what importlib.metadata says a distribution holds.
+RECORD_AUDIT = """
+import base64, hashlib, importlib.metadata as metadata, json
+files = metadata.files({name!r})
+def stale(f):
+    path = f.locate()
+    if not path.is_file():
+        return True
+    digest = base64.urlsafe_b64encode(hashlib.sha256(path.read_bytes()).digest())
+    return f.hash is not None and f.hash.value != digest.rstrip(b"=").decode()
+names = {{str(f) for f in files}}
+print(json.dumps([len(files), [str(f) for f in files if stale(f)][:5], {wanted!r} in names]))
+"""
+
+
+def audit_record(site: Path, name: str, wanted: str) -> None:
+    """Every file the RECORD of ``name`` lists is in the layer with that hash, ``wanted`` too."""
+    done = isolated(site, RECORD_AUDIT.format(name=name, wanted=wanted))
+    assert done.returncode == 0, done.stderr
+    count, stale, listed = json.loads(done.stdout)
+    assert stale == [], f"RECORD of {name} lists files the layer lacks or changed: {stale}"
+    assert listed, f"RECORD of {name} does not list {wanted}"
+    assert count > 10
+
+
 def extract(zip_path: Path, dest: Path) -> Path:
     with zipfile.ZipFile(zip_path) as archive:
         archive.extractall(dest)
@@ -137,6 +162,7 @@ def test_example_layer_is_slim_and_compiled_unchecked(example_build: dict) -> No
     # the interpreter really uses them: importing numpy compiles nothing new
     done = isolated(site, "import numpy.testing, sklearn.linear_model; print('ok')")
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+    audit_record(site, "scikit-learn", "sklearn/__pycache__/__init__.cpython-311.pyc")
 
 
 def test_reproducible_zip_and_cache_reuse(project: Path) -> None:
@@ -180,6 +206,7 @@ def test_sourceless_layer_has_no_sources_and_imports(project: Path) -> None:
     assert (site / "numpy/__init__.pyc").is_file()
     done = isolated(site, "import numpy; print(numpy.arange(3).sum())")
     assert done.returncode == 0 and done.stdout.strip() == "3", done.stderr
+    audit_record(site, "numpy", "numpy/__init__.pyc")
 
 
 def test_arm64_layer_holds_only_aarch64_wheels(project: Path) -> None:
@@ -190,7 +217,6 @@ def test_arm64_layer_holds_only_aarch64_wheels(project: Path) -> None:
     assert tags and all(t.endswith("_aarch64") for listed in tags.values() for t in listed), tags
     assert all(glibc_of(t) <= (2, 26) for listed in tags.values() for t in listed)  # type: ignore[operator]
     assert "not verified" in result.stderr  # no aarch64 Python here: said, not hidden
-
 
 
 def test_scikit_learn_1_7_2_on_arm64_is_refused_naming_it_and_the_tags(project: Path) -> None:
@@ -257,6 +283,7 @@ def test_prune_keeps_what_the_model_uses_and_predicts_the_same(
     assert (site / "sklearn/utils/_repr_html/estimator.css").is_file()  # read at import
     assert not (site / "sklearn/ensemble").exists()
     assert not list(site.rglob("*.py"))  # --prune ships sourceless bytecode
+    audit_record(site, "scipy", "scipy/__init__.pyc")  # stripped .so files, fresh hashes
 
 
 def test_publish_model_refuses_a_model_the_pruned_layer_cannot_load(

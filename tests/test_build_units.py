@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 from mlayer.build.budget import UNZIPPED_LIMIT, LayerBudget, over_budget_message
-from mlayer.build.dists import check_wheel_tags, read_distributions
+from mlayer.build.dists import check_wheel_tags, read_distributions, rewrite_records
 from mlayer.build.layer import check_all_pinned
 from mlayer.build.manifest import LayerContents
 from mlayer.build.slim import slim
@@ -24,6 +28,27 @@ def fake_dist(site: Path, name: str, version: str, tags: list[str], files: list[
     for file in files:
         (site / file).parent.mkdir(parents=True, exist_ok=True)
         (site / file).write_text("x = 1\n")
+
+
+def test_record_lists_what_the_layer_holds_and_leaves_linked_copies_alone(
+    tmp_path: Path,
+) -> None:
+    installed, layer = tmp_path / "installed", tmp_path / "layer"
+    files = ["pkg/__init__.py", "pkg/gone.py", "pkg/data.css", "pkg/_ext.so"]
+    fake_dist(installed, "pkg", "1.0", ["py3-none-any"], files)
+    shutil.copytree(installed, layer, copy_function=os.link)  # as the build links them
+    (layer / "pkg" / "gone.py").unlink()
+    (layer / "pkg" / "__pycache__").mkdir()
+    (layer / "pkg" / "__pycache__" / "__init__.cpython-311.pyc").write_bytes(b"pyc")
+    rewrite_records(layer, "cpython-311")
+    rows = (layer / "pkg-1.0.dist-info" / "RECORD").read_text().splitlines()
+    listed = {row.split(",")[0] for row in rows}
+    assert "pkg/gone.py" not in listed
+    assert {"pkg/__init__.py", "pkg/__pycache__/__init__.cpython-311.pyc", "pkg/data.css"} <= listed
+    # the wheel spec's form: urlsafe base64 sha256 without padding, then the size
+    digest = base64.urlsafe_b64encode(hashlib.sha256(b"pyc").digest()).rstrip(b"=").decode()
+    assert f"pkg/__pycache__/__init__.cpython-311.pyc,sha256={digest},3" in rows
+    assert "pkg/gone.py,," in (installed / "pkg-1.0.dist-info" / "RECORD").read_text()
 
 
 def test_a_wheel_for_a_newer_glibc_is_refused_naming_the_package(tmp_path: Path) -> None:

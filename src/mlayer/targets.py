@@ -54,6 +54,11 @@ class Target:
         return f"cp{self.python_version[0]}{self.python_version[1]}"
 
     @property
+    def cache_tag(self) -> str:
+        """The bytecode cache tag, as in ``__pycache__/x.cpython-311.pyc``."""
+        return f"cpython-{self.python_version[0]}{self.python_version[1]}"
+
+    @property
     def python_dotted(self) -> str:
         return f"{self.python_version[0]}.{self.python_version[1]}"
 

@@ -7,9 +7,13 @@ own platform or Python from leaking into a layer.
 
 from __future__ import annotations
 
+import base64
 import csv
 import email.parser
+import hashlib
+import io
 import os
+import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,3 +147,49 @@ def package_sizes(site: Path, distributions: Iterable[Distribution]) -> dict[str
         owner = owners.get(entry.name, entry.name)
         sizes[owner] = sizes.get(owner, 0) + tree_size(entry)
     return dict(sorted(sizes.items(), key=lambda item: -item[1]))
+
+
+def rewrite_records(site: Path, cache_tag: str) -> int:
+    """Make every RECORD list what the layer holds now, with fresh hashes; files listed.
+
+    Slimming, pruning, stripping and compiling change what pip recorded. A RECORD
+    that still lists deleted files and old hashes misleads ``importlib.metadata``
+    and anyone auditing the layer, and on a pruned layer it is most of the
+    metadata's size. A compiled module is listed under its ``.pyc``: beside the
+    source's old place when sourceless, else in ``__pycache__`` (``cache_tag``,
+    e.g. ``cpython-311``). Each RECORD is replaced, never edited in place: the
+    layer's files may be hard links to the unslimmed build.
+    """
+    listed = 0
+    for info in sorted(site.glob("*.dist-info")):
+        record = info / "RECORD"
+        if not record.is_file():
+            continue
+        rows: list[tuple[str, str, str]] = []
+        for path in _record_paths(info):
+            for candidate in _current_forms(path, cache_tag):
+                file = site / candidate
+                if candidate != f"{info.name}/RECORD" and file.is_file():
+                    data = file.read_bytes()
+                    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest())
+                    rows.append(
+                        (candidate, f"sha256={digest.rstrip(b'=').decode()}", str(len(data)))
+                    )
+        rows.append((f"{info.name}/RECORD", "", ""))
+        text = io.StringIO()
+        csv.writer(text, lineterminator="\n").writerows(sorted(set(rows)))
+        fresh = record.with_name("RECORD.new")
+        fresh.write_text(text.getvalue())
+        fresh.replace(record)
+        listed += len(rows)
+    return listed
+
+
+def _current_forms(path: str, cache_tag: str) -> list[str]:
+    """Where a RECORD entry may be now: itself, or its bytecode if it was a module."""
+    path = path.replace("\\", "/")
+    if not path.endswith(".py"):
+        return [path]
+    folder, name = posixpath.split(path)
+    cached = posixpath.join(folder, "__pycache__", f"{name[:-3]}.{cache_tag}.pyc")
+    return [path, path + "c", cached]

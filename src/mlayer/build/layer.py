@@ -37,6 +37,7 @@ from mlayer.build.dists import (
     check_wheel_tags,
     package_sizes,
     read_distributions,
+    rewrite_records,
     tree_size,
     versions_of,
 )
@@ -412,6 +413,9 @@ def build_deps_layer(options: BuildOptions, progress: Progress = Progress()) -> 
         progress.detail(
             f"{count} modules compiled" + (f", {len(failed)} left as source" if failed else "")
         )
+
+    # What the layer holds now, not what pip installed (read by importlib.metadata).
+    rewrite_records(site, target.cache_tag)
 
     # 5. verify
     if python is not None:
