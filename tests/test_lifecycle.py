@@ -154,6 +154,32 @@ def test_rollback_dry_run_and_to_previous(gated: Account, model_v2: list[Path]) 
     assert "older than the live 1" in error
 
 
+def test_a_plain_deploy_after_a_rollback_keeps_the_rolled_back_model(
+    gated: Account, model_v2: list[Path]
+) -> None:
+    run_json("publish-model", *map(str, model_v2), *FN, "--label", "v2")
+    run_json("deploy", *FN)
+    rolled = run_json("rollback", *FN, "--version", "1")
+    assert any("pinned" in n and "--model-version 2" in n for n in rolled["notes"])
+    assert run_json("status", *FN)["pinned_model_version"] == 1
+
+    # a later deploy for something else (memory) must not bring model 2 back
+    kept = run_json("deploy", *FN, "--memory", "256")
+    assert config(gated)["Layers"][1]["Arn"].endswith("fn-model:1")
+    assert any("pinned" in n and "--model-version 2" in n for n in kept["notes"])
+    run_json("publish-model", *map(str, model_v2), *FN, "--force")  # 3: still pinned
+    run_json("deploy", *FN)
+    assert config(gated)["Layers"][1]["Arn"].endswith("fn-model:1")
+
+    # choosing a version explicitly moves the pin, and the newest unpins
+    run_json("deploy", *FN, "--model-version", "2")
+    assert run_json("status", *FN)["pinned_model_version"] == 2
+    run_json("deploy", *FN, "--model-version", "3")
+    assert run_json("status", *FN)["pinned_model_version"] is None
+    run_json("rollback", *FN, "--version", "3")  # already live and newest: nothing to pin
+    assert "MLAYER_PINNED_MODEL_VERSION" not in config(gated)["Environment"]["Variables"]
+
+
 def test_rollback_to_a_deleted_version_is_refused(gated: Account, model_v2: list[Path]) -> None:
     run_json("publish-model", *map(str, model_v2), *FN)
     run_json("publish-model", *map(str, model_v2), *FN, "--force")  # 3

@@ -68,6 +68,9 @@ from mlayer.targets import resolve_target
 HANDLER = "mlayer_handler.lambda_handler"
 # The deployed model's content hash (prefix), which the handler checks at init.
 MODEL_SHA_ENV = "MLAYER_MODEL_SHA256"
+# Set when the linked model is older than the newest, by rollback or --model-version:
+# a later plain deploy keeps that model instead of bringing back the one rolled away from.
+PINNED_ENV = "MLAYER_PINNED_MODEL_VERSION"
 SINK_KEY = "id"  # the sink table's partition key (handler/mlayer_sinks.py)
 MODEL_ZIP_NAME = "model-layer.zip"
 FUNCTION_ZIP_NAME = "function.zip"
@@ -277,9 +280,11 @@ def handler_environment(
     *,
     model: LayerVersion | None = None,
     gate: GateResult | None = None,
+    pinned: int | None = None,
 ) -> dict[str, str]:
     """The function's environment: how to read records, where predictions go,
-    which model it must find, and any version mismatch the deploy allowed."""
+    which model it must find, any version mismatch the deploy allowed, and the
+    model version a rollback pinned."""
     environment = {
         "MLAYER_TEXT_FIELD": settings.text_field,
         "MLAYER_TEXT_IS_JSON": "1" if settings.text_is_json else "0",
@@ -290,6 +295,8 @@ def handler_environment(
         environment[MODEL_SHA_ENV] = model_sha
     if gate is not None and gate.mismatches:
         environment[MISMATCH_ENV] = gate.summary()
+    if pinned is not None:
+        environment[PINNED_ENV] = str(pinned)
     return environment
 
 
@@ -378,6 +385,40 @@ def model_version(aws: Aws, layer_name: str, version: int) -> LayerVersion:
             f"model layer {layer_name} has no version {version} (existing: {listed}; "
             "deleted versions cannot come back: publish the model again)"
         ) from None
+
+
+def pinned_version(current: FunctionState | None) -> int | None:
+    """The model version a rollback pinned on the function, if any."""
+    value = current.environment.get(PINNED_ENV, "") if current else ""
+    return int(value) if value.isdigit() else None
+
+
+def choose_model(
+    aws: Aws, layer_name: str, requested: int | None, current: FunctionState | None
+) -> tuple[LayerVersion, int | None, list[str]]:
+    """The model version a deploy links, the pin to keep, and what to tell the user.
+
+    An explicit ``--model-version`` wins. Otherwise a version pinned by
+    ``rollback`` stays linked (a plain deploy, say for more memory, must not
+    bring back the model rolled away from); else the newest.
+    """
+    newest = _newest(aws, layer_name, "mlayer publish-model")
+    pinned = pinned_version(current)
+    if requested is None and pinned is not None and pinned != newest.version:
+        try:
+            model = aws.layer_version(layer_name, pinned)
+        except NotFound:
+            raise NotFound(
+                f"model {layer_name}:{pinned}, pinned by mlayer rollback, no longer exists: "
+                f"pass --model-version N (newest: {newest.version})"
+            ) from None
+        note = (
+            f"model {layer_name}:{pinned} stays linked: mlayer rollback pinned it; "
+            f"pass --model-version {newest.version} to move to the newest"
+        )
+        return model, pinned, [note]
+    model = newest if requested is None else model_version(aws, layer_name, requested)
+    return model, (model.version if model.version < newest.version else None), []
 
 
 def _check_range(flag: str, value: int, allowed: str, ok: bool) -> None:
@@ -492,10 +533,8 @@ def plan_function(
     role, put_role = execution_role(settings, aws, [t.source_arn for t in wanted], sink, current)
 
     deps = _newest(aws, settings.deps_layer, "mlayer build-deps --publish")
-    model = (
-        model_version(aws, settings.model_layer, requested_model_version)
-        if requested_model_version is not None
-        else _newest(aws, settings.model_layer, "mlayer publish-model")
+    model, pinned, pin_notes = choose_model(
+        aws, settings.model_layer, requested_model_version, current
     )
     checked = gate_layers(model, deps, settings.allow_version_mismatch)
     code = function_zip(settings)
@@ -509,9 +548,12 @@ def plan_function(
         timeout=settings.timeout,
         code_sha256=lambda_sha256(code.sha256),
         layers=(deps.arn, model.arn),
-        environment=tuple(sorted(handler_environment(settings, model=model, gate=checked).items())),
+        environment=tuple(
+            sorted(handler_environment(settings, model=model, gate=checked, pinned=pinned).items())
+        ),
     )
-    plan = plan_deploy(spec, current, wanted, triggers, role=put_role, notes=checked.notes())
+    notes = (*pin_notes, *checked.notes())
+    plan = plan_deploy(spec, current, wanted, triggers, role=put_role, notes=notes)
     return plan, spec, current
 
 
@@ -588,8 +630,18 @@ def rollback(
         else gate.compare({}, {}, model_ref=short_arn(target.arn), deps_ref="(no deps layer)")
     )
     environment = {
-        k: v for k, v in current.environment.items() if k not in (MODEL_SHA_ENV, MISMATCH_ENV)
+        k: v
+        for k, v in current.environment.items()
+        if k not in (MODEL_SHA_ENV, MISMATCH_ENV, PINNED_ENV)
     }
+    newest = _newest(aws, settings.model_layer, "mlayer publish-model")
+    pin_notes: tuple[str, ...] = ()
+    if target.version < newest.version:
+        environment[PINNED_ENV] = str(target.version)
+        pin_notes = (
+            f"pinned: plain deploys keep {target.name}:{target.version}; "
+            f"deploy --model-version {newest.version} moves to the newest",
+        )
     model_sha = model_versions_of(target).get("sha256")
     if model_sha:
         environment[MODEL_SHA_ENV] = model_sha
@@ -599,7 +651,7 @@ def rollback(
         plan = plan_relink(current, target.arn, environment)
     except ValueError as exc:
         raise UsageError(f"{exc}: run mlayer deploy to link it") from exc
-    plan = Plan(plan.steps, plan.notes + checked.notes())
+    plan = Plan(plan.steps, plan.notes + pin_notes + checked.notes())
     if not dry_run:
         executor.apply(plan, aws, code=lambda: b"", on_step=on_step)
     layers = tuple(target.arn if layer_name_of(a) == target.name else a for a in current.layers)
@@ -616,6 +668,7 @@ class Status:
     model: dict[str, str] = field(default_factory=dict)  # the live model's description
     sink: str = "log"
     version_mismatch_allowed: str | None = None
+    pinned_model_version: int | None = None
 
 
 def status(settings: Settings, aws: Aws) -> Status:
@@ -634,6 +687,7 @@ def status(settings: Settings, aws: Aws) -> Status:
         model=model,
         sink=current.environment.get("MLAYER_SINK", "log"),
         version_mismatch_allowed=current.environment.get(MISMATCH_ENV) or None,
+        pinned_model_version=pinned_version(current),
     )
 
 

@@ -813,6 +813,11 @@ def status(ctx: click.Context) -> None:
             f"sha256 {model.get('sha256', '-')} (python {model.get('python', '?')}, "
             f"scikit-learn {model.get('sklearn', '?')}, numpy {model.get('numpy', '?')})"
         )
+    if state.pinned_model_version is not None:
+        lines.append(
+            f"  model pinned to version {state.pinned_model_version} by mlayer rollback: "
+            "plain deploys keep it; deploy --model-version N moves it"
+        )
     lines.append(f"  sink {state.sink}")
     if state.version_mismatch_allowed:
         lines.append(f"  VERSION MISMATCH ALLOWED: {state.version_mismatch_allowed}")
@@ -835,6 +840,7 @@ def status(ctx: click.Context) -> None:
             "model": state.model,
             "sink": state.sink,
             "version_mismatch_allowed": state.version_mismatch_allowed,
+            "pinned_model_version": state.pinned_model_version,
             "triggers": [t.__dict__ for t in state.triggers],
         },
         lines,
