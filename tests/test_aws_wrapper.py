@@ -5,7 +5,9 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
+import boto3
 import pytest
+from botocore.stub import Stubber
 from conftest import REGION, Account
 
 from mlayer.aws import DIRECT_UPLOAD_LIMIT, Aws
@@ -66,3 +68,55 @@ def test_unreachable_endpoint_is_one_clear_error(monkeypatch: pytest.MonkeyPatch
     endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     with pytest.raises(AwsError, match=f"cannot reach {endpoint}"):
         Aws(REGION, endpoint_url=endpoint).layer_versions("x")
+
+
+# IAM propagation cannot be reproduced on moto (it is consistent at once), so these
+# narrow tests stub Lambda's replies in-process with botocore's Stubber.
+NOT_ASSUMABLE = "The role defined for the function cannot be assumed by Lambda."
+FUNCTION = {
+    "FunctionName": "fn",
+    "Role": "arn:aws:iam::123456789012:role/r",
+    "Runtime": "python3.11",
+}
+
+
+def stubbed_lambda() -> tuple[Aws, Stubber, list[float]]:
+    session = boto3.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
+    )
+    client = Aws(session=session)
+    slept: list[float] = []
+    client._sleep = slept.append
+    return client, Stubber(client._lambda), slept
+
+
+def test_create_function_waits_while_iam_propagates_a_new_role() -> None:
+    client, stub, slept = stubbed_lambda()
+    arn = f"arn:aws:lambda:{REGION}:123456789012:function:fn"
+    stub.add_client_error("create_function", "InvalidParameterValueException", NOT_ASSUMABLE)
+    stub.add_client_error("create_function", "InvalidParameterValueException", NOT_ASSUMABLE)
+    stub.add_response("create_function", {"FunctionArn": arn})
+    stub.add_response("get_function", {"Configuration": {"State": "Active"}})
+    waits: list[str] = []
+    with stub:
+        assert client.create_function(FUNCTION, b"zip", on_wait=waits.append) == arn
+    stub.assert_no_pending_responses()
+    assert slept == [2.0, 3.0] and len(waits) == 2 and "IAM" in waits[0]
+
+
+def test_other_refusals_are_not_retried_and_a_role_that_never_works_is_reported() -> None:
+    client, stub, slept = stubbed_lambda()
+    stub.add_client_error(
+        "create_function", "InvalidParameterValueException", "Unzipped size must be smaller"
+    )
+    with stub, pytest.raises(AwsError, match="Unzipped size"):
+        client.create_function(FUNCTION, b"zip")
+    assert slept == []
+
+    client, stub, slept = stubbed_lambda()
+    for _ in range(len(client.iam_retry_delays) + 1):
+        stub.add_client_error("create_function", "InvalidParameterValueException", NOT_ASSUMABLE)
+    with stub, pytest.raises(AwsError, match="cannot be assumed"):
+        client.create_function(FUNCTION, b"zip")
+    stub.assert_no_pending_responses()
+    assert sum(slept) >= 25  # about half a minute before giving up

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 import botocore.config
@@ -26,6 +27,18 @@ from mlayer.errors import AwsError, NotFound, UsageError
 # A layer zip up to this size can be sent in the PublishLayerVersion request
 # itself; anything larger must be uploaded to S3 first (Lambda quotas).
 DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024
+
+# IAM is eventually consistent: for some seconds after a role is created or its
+# policy changes, Lambda refuses it with one of these messages. Such calls are
+# retried, about half a minute in all, before the refusal is reported.
+IAM_NOT_READY = (
+    "cannot be assumed by lambda",
+    "execution role does not have permissions",
+    "please ensure the role can perform",
+)
+IAM_RETRY_DELAYS = (2.0, 3.0, 5.0, 5.0, 5.0, 5.0, 5.0)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -120,6 +133,8 @@ class Aws:
         self._endpoint_url = endpoint_url
         self._config = botocore.config.Config(retries={"max_attempts": 3, "mode": "standard"})
         self.calls = 0  # API calls made, for benchmarks and "changed nothing" checks
+        self.iam_retry_delays = IAM_RETRY_DELAYS
+        self._sleep: Callable[[float], None] = time.sleep
 
     def _register(self, client: Any) -> Any:
         client.meta.events.register("before-call.*.*", self._count_call)
@@ -277,9 +292,13 @@ class Aws:
             state=config.get("State", "Active"),
         )
 
-    def create_function(self, spec: dict[str, Any], code: bytes) -> str:
+    def create_function(
+        self, spec: dict[str, Any], code: bytes, *, on_wait: Callable[[str], None] | None = None
+    ) -> str:
         with self._translate(f"function {spec['FunctionName']}"):
-            reply = self._lambda.create_function(**spec, Code={"ZipFile": code})
+            reply = self._while_iam_propagates(
+                lambda: self._lambda.create_function(**spec, Code={"ZipFile": code}), on_wait
+            )
             self._lambda.get_waiter("function_active_v2").wait(FunctionName=spec["FunctionName"])
         return str(reply["FunctionArn"])
 
@@ -288,9 +307,14 @@ class Aws:
             self._lambda.update_function_code(FunctionName=name, ZipFile=code, Architectures=[arch])
             self._wait_updated(name)
 
-    def update_function_configuration(self, name: str, changes: dict[str, Any]) -> None:
+    def update_function_configuration(
+        self, name: str, changes: dict[str, Any], *, on_wait: Callable[[str], None] | None = None
+    ) -> None:
         with self._translate(f"function {name}"):
-            self._lambda.update_function_configuration(FunctionName=name, **changes)
+            self._while_iam_propagates(
+                lambda: self._lambda.update_function_configuration(FunctionName=name, **changes),
+                on_wait,
+            )
             self._wait_updated(name)
 
     def linked_layers(self) -> list[LinkedLayers]:
@@ -356,9 +380,20 @@ class Aws:
                 ]
         return mappings
 
-    def create_trigger(self, function_name: str, spec: dict[str, Any]) -> str:
+    def create_trigger(
+        self,
+        function_name: str,
+        spec: dict[str, Any],
+        *,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> str:
         with self._translate(f"event source {spec['EventSourceArn']}"):
-            reply = self._lambda.create_event_source_mapping(FunctionName=function_name, **spec)
+            reply = self._while_iam_propagates(
+                lambda: self._lambda.create_event_source_mapping(
+                    FunctionName=function_name, **spec
+                ),
+                on_wait,
+            )
         return str(reply["UUID"])
 
     def update_trigger(self, uuid: str, changes: dict[str, Any]) -> None:
@@ -442,6 +477,22 @@ class Aws:
                 iam.get_waiter("role_exists").wait(RoleName=name)
             iam.put_role_policy(RoleName=name, PolicyName=policy_name, PolicyDocument=policy)
             return str(iam.get_role(RoleName=name)["Role"]["Arn"])
+
+    def _while_iam_propagates(
+        self, call: Callable[[], T], on_wait: Callable[[str], None] | None
+    ) -> T:
+        """``call()``, retried while Lambda refuses a role IAM has not propagated yet."""
+        for delay in self.iam_retry_delays:
+            try:
+                return call()
+            except botocore.exceptions.ClientError as exc:
+                message = exc.response.get("Error", {}).get("Message", "").lower()
+                if not any(sign in message for sign in IAM_NOT_READY):
+                    raise
+                if on_wait:
+                    on_wait(f"  waiting {delay:.0f} s for IAM to propagate the role")
+                self._sleep(delay)
+        return call()  # the last try: its refusal is reported
 
     # --- errors ---------------------------------------------------------------
 

@@ -50,13 +50,14 @@ def apply(
                         **spec.configuration(),
                     },
                     code(),
+                    on_wait=on_step,
                 )
             case UpdateCode(name, arch):
                 aws.update_function_code(name, code(), arch)
             case UpdateConfiguration(name):
-                aws.update_function_configuration(name, step.request())
+                aws.update_function_configuration(name, step.request(), on_wait=on_step)
             case CreateTrigger(function_name, spec):
-                aws.create_trigger(function_name, spec.create_request())
+                aws.create_trigger(function_name, spec.create_request(), on_wait=on_step)
             case UpdateTrigger(uuid):
                 aws.update_trigger(uuid, step.request())
             case DeleteLayerVersion(arn):
