@@ -396,11 +396,12 @@ def pinned_version(current: FunctionState | None) -> int | None:
 def choose_model(
     aws: Aws, layer_name: str, requested: int | None, current: FunctionState | None
 ) -> tuple[LayerVersion, int | None, list[str]]:
-    """The model version a deploy links, the pin to keep, and what to tell the user.
+    """The model version to link, the pin to record, and what to tell the user.
 
-    An explicit ``--model-version`` wins. Otherwise a version pinned by
-    ``rollback`` stays linked (a plain deploy, say for more memory, must not
-    bring back the model rolled away from); else the newest.
+    An explicit version (``--model-version``, ``rollback``) wins, and is pinned
+    when older than the newest. Otherwise a pinned version stays linked (a plain
+    deploy, say for more memory, must not bring back the model rolled away from);
+    else the newest.
     """
     newest = _newest(aws, layer_name, "mlayer publish-model")
     pinned = pinned_version(current)
@@ -409,16 +410,22 @@ def choose_model(
             model = aws.layer_version(layer_name, pinned)
         except NotFound:
             raise NotFound(
-                f"model {layer_name}:{pinned}, pinned by mlayer rollback, no longer exists: "
-                f"pass --model-version N (newest: {newest.version})"
+                f"model {layer_name}:{pinned}, pinned by an earlier rollback, no longer "
+                f"exists: pass --model-version N (newest: {newest.version})"
             ) from None
         note = (
-            f"model {layer_name}:{pinned} stays linked: mlayer rollback pinned it; "
+            f"model {layer_name}:{pinned} stays linked: an earlier rollback pinned it; "
             f"pass --model-version {newest.version} to move to the newest"
         )
         return model, pinned, [note]
     model = newest if requested is None else model_version(aws, layer_name, requested)
-    return model, (model.version if model.version < newest.version else None), []
+    if model.version < newest.version:
+        note = (
+            f"pinned: plain deploys keep {layer_name}:{model.version}; "
+            f"deploy --model-version {newest.version} moves to the newest"
+        )
+        return model, model.version, [note]
+    return model, None, []
 
 
 def _check_range(flag: str, value: int, allowed: str, ok: bool) -> None:
@@ -622,7 +629,7 @@ def rollback(
     if to_previous:
         version = previous_model_version(aws, settings.model_layer, current)
     assert version is not None
-    target = model_version(aws, settings.model_layer, version)
+    target, pinned, pin_notes = choose_model(aws, settings.model_layer, version, current)
     deps = linked_deps_layer(settings, aws, current)
     checked = (
         gate_layers(target, deps, settings.allow_version_mismatch)
@@ -634,14 +641,8 @@ def rollback(
         for k, v in current.environment.items()
         if k not in (MODEL_SHA_ENV, MISMATCH_ENV, PINNED_ENV)
     }
-    newest = _newest(aws, settings.model_layer, "mlayer publish-model")
-    pin_notes: tuple[str, ...] = ()
-    if target.version < newest.version:
-        environment[PINNED_ENV] = str(target.version)
-        pin_notes = (
-            f"pinned: plain deploys keep {target.name}:{target.version}; "
-            f"deploy --model-version {newest.version} moves to the newest",
-        )
+    if pinned is not None:
+        environment[PINNED_ENV] = str(pinned)
     model_sha = model_versions_of(target).get("sha256")
     if model_sha:
         environment[MODEL_SHA_ENV] = model_sha
@@ -651,7 +652,7 @@ def rollback(
         plan = plan_relink(current, target.arn, environment)
     except ValueError as exc:
         raise UsageError(f"{exc}: run mlayer deploy to link it") from exc
-    plan = Plan(plan.steps, plan.notes + pin_notes + checked.notes())
+    plan = Plan(plan.steps, (*plan.notes, *pin_notes, *checked.notes()))
     if not dry_run:
         executor.apply(plan, aws, code=lambda: b"", on_step=on_step)
     layers = tuple(target.arn if layer_name_of(a) == target.name else a for a in current.layers)

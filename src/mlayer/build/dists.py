@@ -149,8 +149,8 @@ def package_sizes(site: Path, distributions: Iterable[Distribution]) -> dict[str
     return dict(sorted(sizes.items(), key=lambda item: -item[1]))
 
 
-def rewrite_records(site: Path, cache_tag: str) -> int:
-    """Make every RECORD list what the layer holds now, with fresh hashes; files listed.
+def rewrite_records(site: Path, cache_tag: str) -> None:
+    """Make every RECORD list what the layer holds now, with fresh hashes.
 
     Slimming, pruning, stripping and compiling change what pip recorded. A RECORD
     that still lists deleted files and old hashes misleads ``importlib.metadata``
@@ -160,7 +160,6 @@ def rewrite_records(site: Path, cache_tag: str) -> int:
     e.g. ``cpython-311``). Each RECORD is replaced, never edited in place: the
     layer's files may be hard links to the unslimmed build.
     """
-    listed = 0
     for info in sorted(site.glob("*.dist-info")):
         record = info / "RECORD"
         if not record.is_file():
@@ -181,8 +180,6 @@ def rewrite_records(site: Path, cache_tag: str) -> int:
         fresh = record.with_name("RECORD.new")
         fresh.write_text(text.getvalue())
         fresh.replace(record)
-        listed += len(rows)
-    return listed
 
 
 def _current_forms(path: str, cache_tag: str) -> list[str]:
