@@ -815,7 +815,7 @@ def status(ctx: click.Context) -> None:
         )
     if state.pinned_model_version is not None:
         lines.append(
-            f"  model pinned to version {state.pinned_model_version} by mlayer rollback: "
+            f"  model pinned to version {state.pinned_model_version}: "
             "plain deploys keep it; deploy --model-version N moves it"
         )
     lines.append(f"  sink {state.sink}")
