@@ -248,6 +248,10 @@ def test_bad_inputs_fail_in_one_line_and_publish_nothing(
     assert "no Docker engine answers" in error and "--builder pip" in error
     auto = run("build-deps", "-r", "pinned.txt", "--out", "auto")
     assert auto.exit_code == 0 and "builder: pip (no Docker engine answers" in auto.stderr
+    dry = run("build-deps", "-r", "pinned.txt", "--out", "auto", *common, "--dry-run", "--json")
+    assert dry.exit_code == 0, dry.stderr
+    assert "would publish" in dry.stderr and "as a new version of fn-deps" in dry.stderr
+    assert json.loads(dry.stdout)["published"] is None
     assert lam.list_layer_versions(LayerName="fn-deps")["LayerVersions"] == []
 
 

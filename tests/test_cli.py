@@ -54,6 +54,26 @@ def test_publish_model_skips_an_identical_model_unless_forced(
     assert (forced["version"], forced["new"]) == (2, True)
 
 
+def test_publish_model_dry_run_checks_and_publishes_nothing(
+    aws: Account, project: Path, model_v1: list[Path], model_v2: list[Path]
+) -> None:
+    run_json("publish-model", *map(str, model_v1), "--function-name", "fn")
+    files = [*map(str, model_v2), "--function-name", "fn"]
+    result = run("publish-model", *files, "--dry-run", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert "would publish" in result.stderr
+    assert "directly as a new version of fn-model" in result.stderr
+    data = json.loads(result.stdout)
+    assert data["dry_run"] is True and data["version"] is None and data["content_sha256"]
+    versions = aws.client("lambda").list_layer_versions(LayerName="fn-model")["LayerVersions"]
+    assert [v["Version"] for v in versions] == [1]
+    # the checks still run: a file that is not joblib is refused as without --dry-run
+    (project / "bad.joblib").write_text("not a pickle")
+    assert_one_line_error(
+        run("publish-model", "bad.joblib", "--function-name", "fn", "--dry-run"), "bad.joblib"
+    )
+
+
 def test_publish_model_zip_holds_files_in_order_with_manifest(
     aws: Account, project: Path, model_v1: list[Path]
 ) -> None:

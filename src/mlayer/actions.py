@@ -22,6 +22,7 @@ from mlayer.aws import (
     TriggerState,
     layer_name_of,
     layer_version_of,
+    upload_route,
 )
 from mlayer.build.archive import (
     ZipSummary,
@@ -108,6 +109,7 @@ def build_deps(
     aws: Callable[[], Aws],
     progress: Progress,
     use_cache: bool = True,
+    dry_run: bool = False,
 ) -> LayerBuild:
     if not settings.requirements:
         raise UsageError("no requirements file: pass -r requirements.txt")
@@ -146,6 +148,7 @@ def build_deps(
             settings,
             deps_description(target, built.versions, built.zip.sha256),
             progress,
+            dry_run=dry_run,
         )
     return LayerBuild(built.zip, published, built)
 
@@ -177,12 +180,18 @@ def _publish_zip(
     settings: Settings,
     description: str,
     progress: Progress,
-) -> Published:
-    """Publish a layer zip unless the newest version already has exactly these bytes."""
+    *,
+    dry_run: bool = False,
+) -> Published | None:
+    """Publish a layer zip unless the newest version already has exactly these bytes;
+    None on a dry run, which checks everything but publishes nothing."""
     newest = next(iter(aws.layer_versions(layer_name)), None)
     if newest and newest.code_sha256 == lambda_sha256(summary.sha256):
         progress.message(f"{layer_name}:{newest.version} already has this zip; not publishing")
         return Published(newest.version, newest.arn, new=False)
+    if dry_run:
+        _say_would_publish(progress, layer_name, summary, settings.bucket)
+        return None
     progress.message(
         f"publishing {summary.path} ({summary.zipped_bytes / 1e6:.1f} MB) as {layer_name}"
     )
@@ -197,6 +206,17 @@ def _publish_zip(
     )
     artifact_store(settings).put(summary.path, summary.sha256)  # for invoke --local
     return Published(version.version, version.arn)
+
+
+def _say_would_publish(
+    progress: Progress, layer_name: str, summary: ZipSummary, bucket: str | None
+) -> None:
+    route = upload_route(summary.path, bucket)  # refuses a large zip without a bucket
+    via = f"through s3://{bucket}" if route == "s3" else "directly"
+    progress.message(
+        f"dry run: would publish {summary.path} ({summary.zipped_bytes / 1e6:.1f} MB) "
+        f"{via} as a new version of {layer_name}; nothing changed"
+    )
 
 
 # --- publish-model ---------------------------------------------------------------
@@ -218,8 +238,15 @@ def package_model(
 
 
 def publish_model(
-    settings: Settings, files: list[Path], *, aws: Aws, force: bool, progress: Progress
-) -> tuple[ModelManifest, ZipSummary, Published]:
+    settings: Settings,
+    files: list[Path],
+    *,
+    aws: Aws,
+    force: bool,
+    progress: Progress,
+    dry_run: bool = False,
+) -> tuple[ModelManifest, ZipSummary, Published | None]:
+    """Check, zip and publish the model files; no Published on a dry run."""
     layer_name = settings.model_layer
     manifest, summary = package_model(files, settings.label, Path(settings.out))
     # A pruned deps layer holds only the modules its sample model used: refuse a
@@ -236,6 +263,9 @@ def publish_model(
             "(--force publishes anyway)"
         )
         return manifest, summary, Published(newest.version, newest.arn, new=False)
+    if dry_run:
+        _say_would_publish(progress, layer_name, summary, settings.bucket)
+        return manifest, summary, None
     progress.message(f"publishing {len(files)} model file(s) as a new version of {layer_name}")
     version = aws.publish_layer(
         layer_name,

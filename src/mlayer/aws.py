@@ -97,6 +97,20 @@ class LinkedLayers:
     aliases: tuple[str, ...] = ()
 
 
+def upload_route(zip_path: Path, bucket: str | None) -> str:
+    """``direct`` (in the PublishLayerVersion request) or ``s3``; a large zip
+    without a bucket is refused, naming the flag to pass."""
+    size = zip_path.stat().st_size
+    if size <= DIRECT_UPLOAD_LIMIT:
+        return "direct"
+    if not bucket:
+        raise UsageError(
+            f"{zip_path} is {size / 1e6:.1f} MB, over Lambda's 50 MB direct upload "
+            "limit: pass --bucket (or set bucket in mlayer.toml) to publish through S3"
+        )
+    return "s3"
+
+
 def layer_name_of(arn: str) -> str:
     """``arn:aws:lambda:R:A:layer:NAME:V`` -> ``NAME``."""
     parts = arn.split(":")
@@ -186,12 +200,8 @@ class Aws:
     ) -> LayerVersion:
         """Publish ``zip_path`` as a new version of ``name``; through S3 when large."""
         size = zip_path.stat().st_size
-        if size > DIRECT_UPLOAD_LIMIT:
-            if not bucket:
-                raise UsageError(
-                    f"{zip_path} is {size / 1e6:.1f} MB, over Lambda's 50 MB direct upload "
-                    "limit: pass --bucket (or set bucket in mlayer.toml) to publish through S3"
-                )
+        if upload_route(zip_path, bucket) == "s3":
+            assert bucket is not None
             self.upload(zip_path, bucket, key, on_upload=on_upload)
             content: dict[str, Any] = {"S3Bucket": bucket, "S3Key": key}
         else:

@@ -202,6 +202,7 @@ def cli() -> None:
 @click.option("--publish", is_flag=True, help="Publish the zip as a new layer version.")
 @layer_name_option("deps")
 @bucket_option
+@dry_run_option
 @global_options
 @click.pass_context
 def build_deps(
@@ -227,6 +228,7 @@ def build_deps(
     publish: bool,
     layer_name: str | None,
     bucket: str | None,
+    dry_run: bool,
 ) -> None:
     """Build the dependency layer (python/ in build/deps-layer.zip) and optionally publish it.
 
@@ -272,6 +274,7 @@ def build_deps(
         aws=lambda: _aws(settings),
         progress=progress,
         use_cache=not no_cache,
+        dry_run=dry_run,
     )
     zipped = built.zip
     published = built.published
@@ -311,6 +314,7 @@ def build_deps(
             "published": {"version": published.version, "arn": published.arn, "new": published.new}
             if published
             else None,
+            "dry_run": dry_run,
         },
         lines,
     )
@@ -331,6 +335,7 @@ def build_deps(
     default=None,
     help="Publish although the model was saved with other versions than the deps layer has.",
 )
+@dry_run_option
 @global_options
 @click.pass_context
 def publish_model(
@@ -342,6 +347,7 @@ def publish_model(
     out: str | None,
     force: bool,
     allow_version_mismatch: bool | None,
+    dry_run: bool,
 ) -> None:
     """Zip the model's .joblib FILES (pre-processors first, the model last) into
     a layer under /opt/mlayer-model and publish a new version, after checking
@@ -364,18 +370,23 @@ def publish_model(
         aws=_aws(settings),
         force=force,
         progress=output.progress(),
+        dry_run=dry_run,
     )
+    data = {
+        "zip": str(zipped.path),
+        "sha256": zipped.sha256,
+        "content_sha256": manifest.content_sha256,
+        "version": published.version if published else None,
+        "arn": published.arn if published else None,
+        "new": published.new if published else True,
+        "dry_run": dry_run,
+    }
+    if published is None:
+        output.result(data, [])  # the dry run's message said what would happen
+        return
     verb = "published" if published.new else "unchanged, still"
     output.result(
-        {
-            "zip": str(zipped.path),
-            "sha256": zipped.sha256,
-            "content_sha256": manifest.content_sha256,
-            "version": published.version,
-            "arn": published.arn,
-            "new": published.new,
-        },
-        [f"{verb} {short_arn(published.arn)} (version {published.version})  {published.arn}"],
+        data, [f"{verb} {short_arn(published.arn)} (version {published.version})  {published.arn}"]
     )
 
 
