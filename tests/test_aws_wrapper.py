@@ -84,10 +84,10 @@ def stubbed_lambda() -> tuple[Aws, Stubber, list[float]]:
     session = boto3.Session(
         aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
     )
-    client = Aws(session=session)
+    lambda_client = session.client("lambda")
     slept: list[float] = []
-    client._sleep = slept.append
-    return client, Stubber(client._lambda), slept
+    client = Aws(session=session, lambda_client=lambda_client, sleep=slept.append)
+    return client, Stubber(lambda_client), slept
 
 
 def test_create_function_waits_while_iam_propagates_a_new_role() -> None:

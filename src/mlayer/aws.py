@@ -126,6 +126,8 @@ class Aws:
 
     Pass ``session`` (or clients through it) to point at any endpoint; tests
     point it at a local moto server exactly as a user points the CLI at one.
+    ``lambda_client`` and ``sleep`` replace the defaults, for tests that stub
+    replies moto cannot give (IAM propagation delays) without waiting.
     """
 
     def __init__(
@@ -134,6 +136,9 @@ class Aws:
         profile: str | None = None,
         endpoint_url: str | None = None,
         session: boto3.Session | None = None,
+        *,
+        lambda_client: Any | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         try:
             self._session = session or boto3.Session(profile_name=profile, region_name=region)
@@ -148,7 +153,8 @@ class Aws:
         self._config = botocore.config.Config(retries={"max_attempts": 3, "mode": "standard"})
         self.calls = 0  # API calls made, for benchmarks and "changed nothing" checks
         self.iam_retry_delays = IAM_RETRY_DELAYS
-        self._sleep: Callable[[float], None] = time.sleep
+        self._sleep = sleep
+        self._lambda_client = lambda_client
 
     def _register(self, client: Any) -> Any:
         client.meta.events.register("before-call.*.*", self._count_call)
@@ -159,7 +165,8 @@ class Aws:
     @cached_property
     def _lambda(self) -> Any:
         return self._register(
-            self._session.client("lambda", endpoint_url=self._endpoint_url, config=self._config)
+            self._lambda_client
+            or self._session.client("lambda", endpoint_url=self._endpoint_url, config=self._config)
         )
 
     @cached_property
