@@ -68,8 +68,8 @@ class Account:
     stream_arn: str
     bucket: str
 
-    def client(self, service: str):  # type: ignore[no-untyped-def]
-        return boto3.client(service, region_name=REGION, endpoint_url=self.endpoint)
+    def client(self, service: str, region: str = REGION):  # type: ignore[no-untyped-def]
+        return boto3.client(service, region_name=region, endpoint_url=self.endpoint)
 
 
 @pytest.fixture

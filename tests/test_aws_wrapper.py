@@ -52,6 +52,29 @@ def test_large_zip_goes_through_s3(aws: Account, tmp_path: Path) -> None:
     assert head["ContentLength"] == big.stat().st_size
 
 
+def test_a_bucket_in_another_region_is_refused_before_uploading(
+    aws: Account, tmp_path: Path
+) -> None:
+    big = tmp_path / "big.zip"
+    with zipfile.ZipFile(big, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("python/blob.bin", b"\0" * (DIRECT_UPLOAD_LIMIT + 1024))
+    s3 = aws.client("s3")
+    elsewhere = {"LocationConstraint": "us-west-2"}
+    aws.client("s3", "us-west-2").create_bucket(
+        Bucket="far-away", CreateBucketConfiguration=elsewhere
+    )
+    aws.client("s3", "us-east-1").create_bucket(Bucket="virginia")  # no constraint
+    client = Aws(REGION, endpoint_url=aws.endpoint)
+    publish = {"runtime": "python3.11", "arch": "x86_64", "description": "", "key": "k.zip"}
+    for bucket, region in (("far-away", "us-west-2"), ("virginia", "us-east-1")):
+        with pytest.raises(UsageError, match=f"bucket {bucket} is in {region}.*use a bucket in"):
+            client.publish_layer("big", big, bucket=bucket, **publish)
+        assert s3.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0  # nothing uploaded
+    with pytest.raises(NotFound, match=f"bucket nope-bucket not found: create it in {REGION}"):
+        client.publish_layer("big", big, bucket="nope-bucket", **publish)
+    assert client.layer_versions("big") == []
+
+
 def test_missing_things_are_not_found(aws: Account) -> None:
     client = Aws(REGION, endpoint_url=aws.endpoint)
     assert client.function("nope") is None

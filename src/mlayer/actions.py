@@ -190,7 +190,7 @@ def _publish_zip(
         progress.message(f"{layer_name}:{newest.version} already has this zip; not publishing")
         return Published(newest.version, newest.arn, new=False)
     if dry_run:
-        _say_would_publish(progress, layer_name, summary, settings.bucket)
+        _say_would_publish(aws, progress, layer_name, summary, settings.bucket)
         return None
     progress.message(
         f"publishing {summary.path} ({summary.zipped_bytes / 1e6:.1f} MB) as {layer_name}"
@@ -209,9 +209,12 @@ def _publish_zip(
 
 
 def _say_would_publish(
-    progress: Progress, layer_name: str, summary: ZipSummary, bucket: str | None
+    aws: Aws, progress: Progress, layer_name: str, summary: ZipSummary, bucket: str | None
 ) -> None:
     route = upload_route(summary.path, bucket)  # refuses a large zip without a bucket
+    if route == "s3":
+        assert bucket is not None
+        aws.check_layer_bucket(bucket)
     via = f"through s3://{bucket}" if route == "s3" else "directly"
     progress.message(
         f"dry run: would publish {summary.path} ({summary.zipped_bytes / 1e6:.1f} MB) "
@@ -264,7 +267,7 @@ def publish_model(
         )
         return manifest, summary, Published(newest.version, newest.arn, new=False)
     if dry_run:
-        _say_would_publish(progress, layer_name, summary, settings.bucket)
+        _say_would_publish(aws, progress, layer_name, summary, settings.bucket)
         return manifest, summary, None
     progress.message(f"publishing {len(files)} model file(s) as a new version of {layer_name}")
     version = aws.publish_layer(

@@ -209,6 +209,7 @@ class Aws:
         size = zip_path.stat().st_size
         if upload_route(zip_path, bucket) == "s3":
             assert bucket is not None
+            self.check_layer_bucket(bucket)
             self.upload(zip_path, bucket, key, on_upload=on_upload)
             content: dict[str, Any] = {"S3Bucket": bucket, "S3Key": key}
         else:
@@ -224,6 +225,35 @@ class Aws:
                 CompatibleArchitectures=[arch],
             )
         return _layer_version(name, reply)
+
+    def check_layer_bucket(self, bucket: str) -> None:
+        """Refuse, before any upload, a bucket Lambda cannot publish a layer from.
+
+        PublishLayerVersion reads the zip only from a bucket in the function's
+        region; elsewhere it fails after the whole upload. A caller without
+        s3:GetBucketLocation is not refused: publishing will say.
+        """
+        with self._translate(f"bucket {bucket}"):
+            try:
+                reply = self._s3.get_bucket_location(Bucket=bucket)
+            except botocore.exceptions.ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                if code in {"AccessDenied", "403"}:
+                    return
+                if code == "NoSuchBucket":
+                    raise NotFound(
+                        f"bucket {bucket} not found: create it in {self.region} or fix --bucket"
+                    ) from exc
+                raise
+        # S3 reports us-east-1 as no constraint, and the oldest eu-west-1 buckets as "EU".
+        location = reply.get("LocationConstraint") or "us-east-1"
+        region = "eu-west-1" if location == "EU" else location
+        if region != self.region:
+            raise UsageError(
+                f"bucket {bucket} is in {region}, but layers are published in {self.region}: "
+                f"Lambda reads layer zips only from a bucket in its own region; use a bucket "
+                f"in {self.region} (--bucket) or publish in {region} (--region)"
+            )
 
     def upload(
         self, path: Path, bucket: str, key: str, on_upload: Callable[[int], None] | None = None
