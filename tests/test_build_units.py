@@ -10,7 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from mlayer.build.budget import UNZIPPED_LIMIT, LayerBudget, over_budget_message
+from mlayer.build.budget import (
+    UNZIPPED_LIMIT,
+    LayerBudget,
+    function_over_limit,
+    over_budget_message,
+)
 from mlayer.build.dists import check_wheel_tags, read_distributions, rewrite_records
 from mlayer.build.layer import check_all_pinned
 from mlayer.build.manifest import LayerContents
@@ -165,3 +170,11 @@ def test_a_pruned_layer_lacks_modules_its_sample_did_not_use() -> None:
         {"packages": {"scikit-learn": {"top_level": ["sklearn"]}}, "modules": None}
     )
     assert unpruned.missing(["sklearn.ensemble._forest", "xgboost.core"]) == ["xgboost.core"]
+
+
+def test_a_function_over_the_unzipped_limit_names_each_part() -> None:
+    assert function_over_limit({"deps d:1": 200_000_000, "model m:1": 62_144_000}) is None
+    message = function_over_limit({"deps d:1": 200_000_000, "model m:4": 62_144_001})
+    assert message is not None
+    assert "deps d:1 200.0 MB + model m:4 62.1 MB = 262.1 MB" in message
+    assert "--prune" in message

@@ -59,6 +59,8 @@ def test_the_seed_flow_end_to_end(
         aws.client("s3").head_object(Bucket=aws.bucket, Key=key)["ContentLength"]
         == built["zipped_bytes"]
     )
+    described = aws.client("lambda").get_layer_version(LayerName="fn-deps", VersionNumber=1)
+    assert f"unzipped={built['unzipped_bytes']} " in described["Description"]  # deploy's check
 
     # scikit-learn imports from the layer alone, in an isolated interpreter.
     layer = project / "layer"

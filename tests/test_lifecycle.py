@@ -5,6 +5,7 @@ is one line, exits non-zero and leaves AWS exactly as it was."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -178,6 +179,35 @@ def test_a_plain_deploy_after_a_rollback_keeps_the_rolled_back_model(
     assert run_json("status", *FN)["pinned_model_version"] is None
     run_json("rollback", *FN, "--version", "3")  # already live and newest: nothing to pin
     assert "MLAYER_PINNED_MODEL_VERSION" not in config(gated)["Environment"]["Variables"]
+
+
+def test_deploy_and_rollback_refuse_layers_over_lambdas_unzipped_limit(
+    aws: Account, project: Path, small_deps_zip: Path, model_v1: list[Path]
+) -> None:
+    big_deps = DEPS_DESCRIPTION.replace(" sha256=", " unzipped=262140000 sha256=")
+    publish_deps(aws, small_deps_zip, big_deps)
+    model = run_json("publish-model", *map(str, model_v1), *FN, "--label", "v1")
+    error = one_line_error(
+        run("deploy", *FN, "--role", aws.role_arn, "--stream-arn", aws.stream_arn)
+    )
+    assert "deps fn-deps:1 262.1 MB + model fn-model:1" in error and "--prune" in error
+    assert aws.client("lambda").list_functions()["Functions"] == []
+
+    # a deps layer that fits: deploy works; a rollback to a model too big for it does not
+    small_deps = DEPS_DESCRIPTION.replace(" sha256=", " unzipped=1000 sha256=")
+    publish_deps(aws, small_deps_zip, small_deps)
+    run_json("deploy", *FN, "--role", aws.role_arn, "--stream-arn", aws.stream_arn)
+    lam = aws.client("lambda")
+    v1 = lam.get_layer_version(LayerName="fn-model", VersionNumber=model["version"])
+    big_model = re.sub(r"unzipped=\d+", "unzipped=262143500", v1["Description"])
+    content = {"ZipFile": small_deps_zip.read_bytes()}
+    lam.publish_layer_version(LayerName="fn-model", Content=content, Description=big_model)
+    run_json("publish-model", *map(str, model_v1), *FN, "--force")  # 3, linked next
+    run_json("deploy", *FN)
+    before = config(aws)
+    error = one_line_error(run("rollback", *FN, "--version", "2"))
+    assert "model fn-model:2 262.1 MB" in error and "over Lambda's 262,144,000 bytes" in error
+    assert config(aws) == before
 
 
 def test_rollback_to_a_deleted_version_is_refused(gated: Account, model_v2: list[Path]) -> None:

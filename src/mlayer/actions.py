@@ -31,6 +31,7 @@ from mlayer.build.archive import (
     summarize_zip,
     write_zip,
 )
+from mlayer.build.budget import function_over_limit
 from mlayer.build.layer import (
     BuildOptions,
     DepsBuild,
@@ -146,7 +147,7 @@ def build_deps(
             layer_name,
             built.zip,
             settings,
-            deps_description(target, built.versions, built.zip.sha256),
+            deps_description(target, built.versions, built.zip),
             progress,
             dry_run=dry_run,
         )
@@ -275,7 +276,7 @@ def publish_model(
         summary.path,
         runtime=settings.runtime,
         arch=settings.arch,
-        description=manifest.description(),
+        description=manifest.description(summary.unzipped_bytes),
         bucket=settings.bucket,
         key=f"mlayer/{layer_name}/{summary.sha256}.zip",
     )
@@ -461,6 +462,23 @@ def choose_model(
     return model, None, []
 
 
+def check_function_size(deps: LayerVersion, model: LayerVersion, code_bytes: int = 0) -> None:
+    """Refuse, before any change, layers and code over Lambda's unzipped limit (known
+    when mlayer published both layers and recorded their unzipped sizes)."""
+    sizes = [deps_versions_of(deps), model_versions_of(model)]
+    if not all(size.get("unzipped", "").isdigit() for size in sizes):
+        return
+    parts = {
+        f"deps {short_arn(deps.arn)}": int(sizes[0]["unzipped"]),
+        f"model {short_arn(model.arn)}": int(sizes[1]["unzipped"]),
+    }
+    if code_bytes:
+        parts["function code"] = code_bytes
+    problem = function_over_limit(parts)
+    if problem:
+        raise UsageError(problem)
+
+
 def _check_range(flag: str, value: int, allowed: str, ok: bool) -> None:
     if not ok:
         raise UsageError(f"--{flag} {value} is out of range: use {allowed}")
@@ -578,6 +596,7 @@ def plan_function(
     )
     checked = gate_layers(model, deps, settings.allow_version_mismatch)
     code = function_zip(settings)
+    check_function_size(deps, model, code.unzipped_bytes)
     spec = FunctionSpec(
         name=name,
         role=role,
@@ -669,6 +688,8 @@ def rollback(
         if deps is not None
         else gate.compare({}, {}, model_ref=short_arn(target.arn), deps_ref="(no deps layer)")
     )
+    if deps is not None:
+        check_function_size(deps, target)
     environment = {
         k: v
         for k, v in current.environment.items()

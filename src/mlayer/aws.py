@@ -22,11 +22,8 @@ import botocore.config
 import botocore.exceptions
 from boto3.s3.transfer import TransferConfig
 
+from mlayer.build.budget import DIRECT_UPLOAD_LIMIT
 from mlayer.errors import AwsError, NotFound, UsageError
-
-# A layer zip up to this size can be sent in the PublishLayerVersion request
-# itself; anything larger must be uploaded to S3 first (Lambda quotas).
-DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024
 
 # IAM is eventually consistent: for some seconds after a role is created or its
 # policy changes, Lambda refuses it with one of these messages. Such calls are

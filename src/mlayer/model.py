@@ -103,9 +103,9 @@ class ModelManifest:
             created=data["created"],
         )
 
-    def description(self) -> str:
+    def description(self, unzipped_bytes: int | None = None) -> str:
         """The summary kept in the layer version's description, so ``versions``
-        can show it without downloading the layer.
+        can show it without downloading the layer, and deploy can check sizes.
 
         The hash and the versions come first; only the label is cut when the
         whole would exceed Lambda's 256 characters, so the gate always has them.
@@ -115,6 +115,8 @@ class ModelManifest:
             f"sha256={self.content_sha256[:16]}",
             f"files={len(self.files)}",
         ]
+        if unzipped_bytes is not None:
+            parts.append(f"unzipped={unzipped_bytes}")
         parts += [f"{_short(lib)}={ver}" for lib, ver in sorted(self.trained_with.items())]
         parts.append(f"label={self.label or '-'}")
         return " ".join(parts)[:DESCRIPTION_LIMIT]

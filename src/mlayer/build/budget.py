@@ -1,4 +1,4 @@
-"""Lambda's size limits applied to a deps layer (pure arithmetic, no I/O).
+"""Lambda's size limits applied to a deps layer and a function (pure arithmetic, no I/O).
 
 The function and all its layers together may hold 262,144,000 bytes unzipped;
 a zip over 50 MB cannot be uploaded directly and goes through S3.
@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 UNZIPPED_LIMIT = 262_144_000
+# A layer zip up to this size can be sent in the PublishLayerVersion request
+# itself; anything larger must be uploaded to S3 first (Lambda quotas).
 DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024
 
 
@@ -67,4 +69,18 @@ def over_budget_message(budget: LayerBudget, sizes: Mapping[str, int]) -> str:
         f"{budget.allowed_bytes / 1e6:.1f} MB Lambda leaves it (262.1 MB minus "
         f"{budget.reserved_bytes / 1e6:.1f} MB for the model layer and function); largest: "
         f"{biggest}. Drop a package, or try --prune or --sourceless"
+    )
+
+
+def function_over_limit(parts: Mapping[str, int]) -> str | None:
+    """Why the function's code and layers (name -> unzipped bytes) exceed Lambda's
+    unzipped limit, or None when they fit."""
+    total = sum(parts.values())
+    if total <= UNZIPPED_LIMIT:
+        return None
+    listed = " + ".join(f"{name} {size / 1e6:.1f} MB" for name, size in parts.items())
+    return (
+        f"{listed} = {total / 1e6:.1f} MB unzipped, over Lambda's 262,144,000 bytes for a "
+        "function and its layers: rebuild the deps layer with --prune or --sourceless, "
+        "or publish a smaller model"
     )

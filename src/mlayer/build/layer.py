@@ -173,9 +173,10 @@ _SHORT = {"scikit-learn": "sklearn"}
 DESCRIBED_PACKAGES = ("scikit-learn", "numpy", "scipy", "joblib")
 
 
-def deps_description(target: Target, versions: dict[str, str], zip_sha256: str) -> str:
-    """The deps layer version's description, read back by the compatibility gate:
-    ``mlayer-deps runtime=python3.11 arch=x86_64 python=3.11 sklearn=1.7.2 ... sha256=<16>``."""
+def deps_description(target: Target, versions: dict[str, str], summary: ZipSummary) -> str:
+    """The deps layer version's description, read back by the compatibility gate and
+    deploy's size check: ``mlayer-deps runtime=python3.11 arch=x86_64 python=3.11
+    sklearn=1.7.2 ... unzipped=<bytes> sha256=<16>``."""
     parts = [
         "mlayer-deps",
         f"runtime={target.runtime}",
@@ -183,7 +184,8 @@ def deps_description(target: Target, versions: dict[str, str], zip_sha256: str) 
         f"python={target.python_dotted}",
     ]
     parts += [f"{_SHORT.get(n, n)}={versions[n]}" for n in DESCRIBED_PACKAGES if n in versions]
-    parts.append(f"sha256={zip_sha256[:16]}")
+    parts.append(f"unzipped={summary.unzipped_bytes}")
+    parts.append(f"sha256={summary.sha256[:16]}")
     return " ".join(parts)[:256]
 
 
