@@ -308,3 +308,21 @@ def test_publish_model_refuses_a_model_the_pruned_layer_cannot_load(
     assert lam.list_layer_versions(LayerName="fn-model")["LayerVersions"] == []
     accepted = run("publish-model", *map(str, model_v1), "--function-name", "fn", "--out", str(out))
     assert accepted.exit_code == 0, accepted.stderr
+
+    # Once that pruned layer is published, a build directory that is not its build
+    # cannot vouch for it: refused, rather than checked against the wrong manifest.
+    sha = json.loads((out / "deps-build.json").read_text())["sha256"]
+    tiny = project / "tiny.zip"
+    with zipfile.ZipFile(tiny, "w") as archive:
+        archive.writestr("python/placeholder.py", "")
+    lam.publish_layer_version(
+        LayerName="fn-deps",
+        Content={"ZipFile": tiny.read_bytes()},
+        Description=f"mlayer-deps python=3.11 sklearn=1.7.2 numpy=2.2.6 pruned=1 sha256={sha[:16]}",
+    )
+    elsewhere = run("publish-model", *map(str, model_v1), "--function-name", "fn", "--force")
+    assert "fn-deps:1 is pruned" in one_line_error(elsewhere) and "--out" in elsewhere.stderr
+    again = run(
+        "publish-model", *map(str, model_v1), "--function-name", "fn", "--out", str(out), "--force"
+    )
+    assert again.exit_code == 0, again.stderr

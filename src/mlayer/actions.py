@@ -147,7 +147,9 @@ def build_deps(
             layer_name,
             built.zip,
             settings,
-            deps_description(target, built.versions, built.zip),
+            deps_description(
+                target, built.versions, built.zip, pruned=built.manifest.get("modules") is not None
+            ),
             progress,
             dry_run=dry_run,
         )
@@ -253,10 +255,10 @@ def publish_model(
     """Check, zip and publish the model files; no Published on a dry run."""
     layer_name = settings.model_layer
     manifest, summary = package_model(files, settings.label, Path(settings.out))
-    # A pruned deps layer holds only the modules its sample model used: refuse a
-    # model whose pickle names another one, before anything is published.
-    check_model_modules(Path(settings.out), files)
-    checked = gate_publish(settings, manifest, aws)  # refuses before anything is published
+    deps_name = settings.deps_layer_name or settings.function_name
+    deps = next(iter(aws.layer_versions(settings.deps_layer)), None) if deps_name else None
+    check_modules(settings, deps, files)
+    checked = gate_publish(settings, manifest, deps)  # refuses before anything is published
     for note in checked.notes() if checked else ("no deps layer to check the versions against",):
         progress.message(note)
     newest = next(iter(aws.layer_versions(layer_name)), None)
@@ -377,11 +379,32 @@ def local_deps_versions(settings: Settings) -> tuple[dict[str, str], str] | None
     return None
 
 
-def gate_publish(settings: Settings, manifest: ModelManifest, aws: Aws) -> GateResult | None:
+def check_modules(settings: Settings, deps: LayerVersion | None, files: list[Path]) -> None:
+    """Refuse a model whose pickle names a module the deps layer lacks, before publishing.
+
+    A pruned deps layer holds only the modules its sample model used. The local
+    build manifest lists what a layer holds; a pruned layer published from another
+    build cannot be checked, so it is refused rather than trusted.
+    """
+    out = Path(settings.out)
+    described = deps_versions_of(deps) if deps else {}
+    built = read_manifest(out)
+    if described.get("pruned") and (built or {}).get("sha256", "")[:16] != described.get("sha256"):
+        assert deps is not None
+        raise UsageError(
+            f"deps layer {short_arn(deps.arn)} is pruned to the modules of its sample model, "
+            f"and {out / MANIFEST_FILE} is not its build manifest, so this model cannot be "
+            "checked against it: pass --out with the build directory that published it, "
+            "or rebuild and publish the deps layer with --prune --sample-model for this model"
+        )
+    check_model_modules(out, files)
+
+
+def gate_publish(
+    settings: Settings, manifest: ModelManifest, newest: LayerVersion | None
+) -> GateResult | None:
     """publish-model's gate: against the newest published deps layer, else the local
     build's manifest or requirements; None when there is nothing to compare with."""
-    deps_name = settings.deps_layer_name or settings.function_name
-    newest = next(iter(aws.layer_versions(settings.deps_layer)), None) if deps_name else None
     if newest is not None and deps_versions_of(newest):
         deps, deps_ref = deps_versions_of(newest), short_arn(newest.arn)
     else:

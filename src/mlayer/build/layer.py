@@ -173,10 +173,13 @@ _SHORT = {"scikit-learn": "sklearn"}
 DESCRIBED_PACKAGES = ("scikit-learn", "numpy", "scipy", "joblib")
 
 
-def deps_description(target: Target, versions: dict[str, str], summary: ZipSummary) -> str:
-    """The deps layer version's description, read back by the compatibility gate and
-    deploy's size check: ``mlayer-deps runtime=python3.11 arch=x86_64 python=3.11
-    sklearn=1.7.2 ... unzipped=<bytes> sha256=<16>``."""
+def deps_description(
+    target: Target, versions: dict[str, str], summary: ZipSummary, *, pruned: bool = False
+) -> str:
+    """The deps layer version's description, read back by the compatibility gate,
+    deploy's size check and publish-model's module check: ``mlayer-deps
+    runtime=python3.11 arch=x86_64 python=3.11 sklearn=1.7.2 ... unzipped=<bytes>
+    [pruned=1] sha256=<16>``."""
     parts = [
         "mlayer-deps",
         f"runtime={target.runtime}",
@@ -185,6 +188,8 @@ def deps_description(target: Target, versions: dict[str, str], summary: ZipSumma
     ]
     parts += [f"{_SHORT.get(n, n)}={versions[n]}" for n in DESCRIBED_PACKAGES if n in versions]
     parts.append(f"unzipped={summary.unzipped_bytes}")
+    if pruned:
+        parts.append("pruned=1")
     parts.append(f"sha256={summary.sha256[:16]}")
     return " ".join(parts)[:256]
 
