@@ -320,7 +320,7 @@ def handler_environment(
 ) -> dict[str, str]:
     """The function's environment: how to read records, where predictions go,
     which model it must find, any version mismatch the deploy allowed, and the
-    model version a rollback pinned."""
+    pinned model version."""
     environment = {
         "MLAYER_TEXT_FIELD": settings.text_field,
         "MLAYER_TEXT_IS_JSON": "1" if settings.text_is_json else "0",
@@ -445,7 +445,7 @@ def model_version(aws: Aws, layer_name: str, version: int) -> LayerVersion:
 
 
 def pinned_version(current: FunctionState | None) -> int | None:
-    """The model version a rollback pinned on the function, if any."""
+    """The model version pinned on the function (by rollback or --model-version), if any."""
     value = current.environment.get(PINNED_ENV, "") if current else ""
     return int(value) if value.isdigit() else None
 
@@ -467,12 +467,12 @@ def choose_model(
             model = aws.layer_version(layer_name, pinned)
         except NotFound:
             raise NotFound(
-                f"model {layer_name}:{pinned}, pinned by an earlier rollback, no longer "
-                f"exists: pass --model-version N (newest: {newest.version})"
+                f"model {layer_name}:{pinned}, pinned on the function, no longer exists: "
+                f"pass --model-version N (newest: {newest.version})"
             ) from None
         note = (
-            f"model {layer_name}:{pinned} stays linked: an earlier rollback pinned it; "
-            f"pass --model-version {newest.version} to move to the newest"
+            f"model {layer_name}:{pinned} stays linked: it was pinned (by rollback or "
+            f"--model-version); pass --model-version {newest.version} to move to the newest"
         )
         return model, pinned, [note]
     model = newest if requested is None else model_version(aws, layer_name, requested)
