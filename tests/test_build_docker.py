@@ -72,6 +72,25 @@ def test_docker_build_of_the_example_passes_verification(project: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
+@needs_image
+def test_docker_prune_traces_the_model_in_the_container(
+    project: Path, model_v1: list[Path]
+) -> None:
+    samples = [arg for path in model_v1 for arg in ("--sample-model", str(path))]
+    result = run(
+        "build-deps", "-r", str(EXAMPLES / "requirements.txt"), "--builder", "docker",
+        "--image", IMAGE, "--host-network", "--prune", *samples,
+        "--sample-event", str(EXAMPLES / "event.json"), "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert f"tracing the sample model in python3.11 in {IMAGE}" in result.stderr
+    assert "the pruned layer predicts the same 4 results" in result.stderr
+    built = json.loads(result.stdout)
+    assert built["upload"] == "direct" and built["pruned_modules"] > 500
+    site = project / "build" / "deps" / "python"
+    assert not list(site.rglob("*.py")) and not (site / "sklearn" / "ensemble").exists()
+
+
 def test_a_missing_image_is_a_one_line_error(project: Path) -> None:
     (project / "requirements.txt").write_text("numpy==2.2.6\n")
     result = run(
