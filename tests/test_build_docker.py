@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import EXAMPLES, run
 
-from mlayer.build.docker import engine_answers
+from mlayer.build.docker import DockerBuilder, engine_answers
+from mlayer.targets import resolve_target
 
 ANSWERS, WHY = engine_answers()
 IMAGE = os.environ.get("MLAYER_TEST_DOCKER_IMAGE", "mlayer-ci/bookworm-python3.11:latest")
@@ -89,6 +90,34 @@ def test_docker_prune_traces_the_model_in_the_container(
     assert built["upload"] == "direct" and built["pruned_modules"] > 500
     site = project / "build" / "deps" / "python"
     assert not list(site.rglob("*.py")) and not (site / "sklearn" / "ensemble").exists()
+
+
+@needs_image
+def test_containers_get_the_index_proxies_and_ca_bundle_and_run_as_the_caller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PIP_INDEX_URL", "https://index.example/simple")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "must-not-leak")
+    bundle = tmp_path / "corporate-ca.pem"
+    bundle.write_text("TEST CA BUNDLE\n")
+    builder = DockerBuilder(
+        resolve_target("python3.11", "x86_64"), IMAGE, mounts=[], writable=[tmp_path],
+        ca_bundle=str(bundle),
+    )  # fmt: skip
+    code = (
+        "import json, os; print(json.dumps([os.environ.get(k) for k in ("
+        "'PIP_INDEX_URL', 'HTTPS_PROXY', 'AWS_SECRET_ACCESS_KEY')] + "
+        "[open(os.environ['PIP_CERT']).read().strip(), os.access(os.environ['PIP_CERT'], "
+        "os.W_OK), os.getuid()]))"
+    )
+    status, output = builder.run(["-c", code], timeout=120)
+    assert status == 0, output
+    index, proxy, secret, ca, ca_writable, uid = json.loads(output.strip().splitlines()[-1])
+    assert (index, proxy) == ("https://index.example/simple", "http://proxy.example:3128")
+    assert secret is None  # only what pip needs is forwarded
+    assert ca == "TEST CA BUNDLE" and ca_writable is False
+    assert uid == os.getuid()
 
 
 def test_a_missing_image_is_a_one_line_error(project: Path) -> None:
