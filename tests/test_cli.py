@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -77,7 +78,6 @@ def test_publish_model_dry_run_checks_and_publishes_nothing(
 def test_publish_model_zip_holds_files_in_order_with_manifest(
     aws: Account, project: Path, model_v1: list[Path]
 ) -> None:
-    import zipfile
 
     result = run_json("publish-model", *map(str, model_v1), "--function-name", "fn")
     with zipfile.ZipFile(result["zip"]) as archive:
@@ -230,12 +230,18 @@ def test_rollback_dry_run_and_missing_version_change_nothing(deployed: Account) 
     assert already["changed"] is False and already["steps"] == []
 
 
-def test_status_and_versions_report_the_live_model(deployed: Account) -> None:
+def test_status_and_versions_report_the_live_model(deployed: Account, project: Path) -> None:
     status = run_json("status", "--function-name", "fn")
     assert [(layer["name"], layer["version"]) for layer in status["function"]["layers"]] == [
         ("fn-deps", 1), ("fn-model", 1),
     ]  # fmt: skip
     assert status["triggers"][0]["source_arn"] == deployed.stream_arn
+    # the model layer mlayer published records its unzipped size; this deps layer does not
+    with zipfile.ZipFile(project / "build" / "model-layer.zip") as archive:
+        model_bytes = sum(info.file_size for info in archive.infolist())
+    assert status["layer_unzipped_bytes"] == {"fn-model:1": model_bytes}
+    text = run("status", "--function-name", "fn").stdout
+    assert "of Lambda's 262.1 MB (not every layer records its size)" in text
     versions = run_json("versions", "--function-name", "fn")["versions"]
     assert [(v["version"], v["live"]) for v in versions] == [(1, True)]
     assert len(versions[0]["sha256"]) == 16

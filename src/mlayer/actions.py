@@ -747,6 +747,8 @@ class Status:
     sink: str = "log"
     version_mismatch_allowed: str | None = None
     pinned_model_version: int | None = None
+    # linked layer (NAME:V) -> unzipped bytes, for those whose description records it
+    layer_unzipped_bytes: dict[str, int] = field(default_factory=dict)
 
 
 def status(settings: Settings, aws: Aws) -> Status:
@@ -755,9 +757,13 @@ def status(settings: Settings, aws: Aws) -> Status:
     if current is None:
         return Status(None)
     model: dict[str, str] = {}
+    unzipped: dict[str, int] = {}
     for arn in current.layers:
-        if layer_name_of(arn) == settings.model_layer:
-            layer = aws.layer_version(layer_name_of(arn), layer_version_of(arn))
+        layer = aws.layer_version(layer_name_of(arn), layer_version_of(arn))
+        described = model_versions_of(layer) or deps_versions_of(layer)
+        if described.get("unzipped", "").isdigit():
+            unzipped[short_arn(arn)] = int(described["unzipped"])
+        if layer.name == settings.model_layer:
             model = {"version": str(layer.version), **model_versions_of(layer)}
     return Status(
         current,
@@ -766,6 +772,7 @@ def status(settings: Settings, aws: Aws) -> Status:
         sink=current.environment.get("MLAYER_SINK", "log"),
         version_mismatch_allowed=current.environment.get(MISMATCH_ENV) or None,
         pinned_model_version=pinned_version(current),
+        layer_unzipped_bytes=unzipped,
     )
 
 

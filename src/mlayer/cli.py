@@ -20,7 +20,7 @@ import click
 
 from mlayer import __version__, actions, local
 from mlayer.aws import Aws, TriggerState, layer_name_of
-from mlayer.build.budget import size_lines
+from mlayer.build.budget import UNZIPPED_LIMIT, size_lines
 from mlayer.build.layer import Progress
 from mlayer.build.manifest import MANIFEST_FILE
 from mlayer.errors import MlayerError, UsageError
@@ -817,6 +817,15 @@ def status(ctx: click.Context) -> None:
         f"{function.memory} MB, {function.timeout} s",
     ]
     lines += [f"  layer {short_arn(arn)}" for arn in function.layers]
+    sizes = state.layer_unzipped_bytes
+    if sizes:
+        total = sum(sizes.values())
+        lines.append(
+            "  layers unzipped: "
+            + " + ".join(f"{name} {size / 1e6:.1f} MB" for name, size in sizes.items())
+            + f" = {total / 1e6:.1f} MB of Lambda's {UNZIPPED_LIMIT / 1e6:.1f} MB"
+            + ("" if len(sizes) == len(function.layers) else " (not every layer records its size)")
+        )
     if state.model:
         model = state.model
         lines.append(
@@ -852,6 +861,7 @@ def status(ctx: click.Context) -> None:
             "sink": state.sink,
             "version_mismatch_allowed": state.version_mismatch_allowed,
             "pinned_model_version": state.pinned_model_version,
+            "layer_unzipped_bytes": state.layer_unzipped_bytes,
             "triggers": [t.__dict__ for t in state.triggers],
         },
         lines,
