@@ -12,8 +12,11 @@ Three shapes are understood:
   ``{"texts": ["...", ...]}`` (ids are the positions ``"0"``, ``"1"``, ...) or
   ``{"records": [{"id": "...", "<text field>" or "text": "..."}, ...]}``.
 
-A record that cannot be decoded, or whose text is not a string, is reported
-as failed by its id instead of failing the whole batch.
+A record that cannot be decoded for any reason (not base64, not JSON, JSON
+nested past the interpreter's recursion limit, a field of the wrong shape, a
+text that is not a string) is reported as failed by its id instead of failing
+the whole batch: with a stream trigger, a failed batch is retried and blocks its
+shard, so one poison record must never fail the others.
 """
 
 from __future__ import annotations
@@ -52,6 +55,12 @@ class _Malformed(Exception):
     pass
 
 
+def _field(value: Any, key: str) -> Any:
+    """``value[key]`` when ``value`` is a JSON object, else None: a record's parts
+    may have any shape, and reading its id must never raise."""
+    return value.get(key) if isinstance(value, dict) else None
+
+
 def _text(value: Any, text_is_json: bool) -> str:
     if text_is_json:
         try:
@@ -79,15 +88,14 @@ def _dynamodb_text(record: dict[str, Any], text_field: str, text_is_json: bool) 
         raise _Malformed from exc
 
 
-def _record_id(record: Any) -> str:
+def _record_id(record: dict[str, Any]) -> str:
     """The id Lambda expects back in ``batchItemFailures``; "" if there is none."""
-    if not isinstance(record, dict):
-        return ""
     if record.get("eventSource") == DYNAMODB:
-        value = (record.get("dynamodb") or {}).get("SequenceNumber")
+        value = _field(record.get("dynamodb"), "SequenceNumber")
     else:
-        value = (record.get("kinesis") or {}).get("sequenceNumber")
-    return str(value or record.get("eventID") or "")
+        value = _field(record.get("kinesis"), "sequenceNumber")
+    value = value or record.get("eventID")
+    return value if isinstance(value, str) else ""
 
 
 def decode_event(event: Any, text_field: str, text_is_json: bool) -> Batch:
@@ -109,13 +117,14 @@ def decode_event(event: Any, text_field: str, text_is_json: bool) -> Batch:
 
 
 def _decode_stream(records: list[Any], text_field: str, text_is_json: bool) -> Batch:
-    sources = {r.get("eventSource") for r in records if isinstance(r, dict)}
+    sources = {str(_field(r, "eventSource")) for r in records}
     batch = Batch("dynamodb" if sources == {DYNAMODB} else "kinesis")
     for position, record in enumerate(records):
+        if not isinstance(record, dict):
+            batch.failed.append((position, ""))
+            continue
         record_id = _record_id(record)
         try:
-            if not isinstance(record, dict):
-                raise _Malformed
             if record.get("eventSource") == DYNAMODB:
                 if record.get("eventName") == "REMOVE":
                     batch.skipped.append(record_id)
@@ -123,7 +132,7 @@ def _decode_stream(records: list[Any], text_field: str, text_is_json: bool) -> B
                 text = _dynamodb_text(record, text_field, text_is_json)
             else:
                 text = _kinesis_text(record, text_field, text_is_json)
-        except _Malformed:
+        except Exception:  # RecursionError, wrong shapes: this record alone fails
             batch.failed.append((position, record_id))
             continue
         batch.records.append(Record(record_id, text, position))
@@ -144,7 +153,7 @@ def _decode_direct(records: list[Any], text_field: str, text_is_json: bool) -> B
                 text = _text(record["text"], False)
             else:
                 raise _Malformed
-        except _Malformed:
+        except Exception:  # whatever is wrong, it is this record's alone
             batch.failed.append((position, record_id))
             continue
         batch.records.append(Record(record_id, text, position))

@@ -3,8 +3,8 @@
 Runs inside Lambda with the deps layer (scikit-learn, numpy, joblib) and the
 model layer mounted under /opt. It imports only the standard library, joblib,
 scikit-learn and numpy (and boto3, which Lambda provides, for a DynamoDB or
-Kinesis sink), never click or mlayer: it is shipped alone, with its three
-helper modules (mlayer_loader, mlayer_events, mlayer_sinks).
+Kinesis sink), never click or mlayer: it is shipped alone, with its helper
+modules (mlayer_loader, mlayer_events, mlayer_batch, mlayer_sinks).
 
 The model is verified and loaded once per container, at import (Lambda's init
 phase); each invocation decodes its batch, predicts it in one call, writes the
@@ -26,6 +26,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from mlayer_batch import predict_records
 from mlayer_events import decode_event
 from mlayer_loader import ModelLayerError, Pipeline, verified_model_files
 from mlayer_sinks import Sink, make_sink
@@ -38,14 +39,12 @@ def handle(
 ) -> dict[str, Any]:
     """Predict one batch; predictions and failures keep the records' order."""
     batch = decode_event(event, text_field, text_is_json)
-    records = batch.records
-    # One predict call per batch: the vectorisers and the model work on arrays.
-    values = pipeline.predict([r.text for r in records]) if records else []
-    rows = [{"id": r.id, "prediction": v} for r, v in zip(records, values, strict=True)]
+    records, failed = predict_records(pipeline.predict, batch.records)
+    failed = batch.failed + failed
+    rows = [{"id": r.id, "prediction": v} for r, v in records]
     unwritten = set(sink.write(rows, batch.source)) if rows else set()
-    failed = batch.failed
     if unwritten:  # rare: the sink refused some records, which Lambda must retry
-        failed = failed + [(r.position, r.id) for r in records if r.id in unwritten]
+        failed = failed + [(r.position, r.id) for r, _ in records if r.id in unwritten]
         rows = [row for row in rows if row["id"] not in unwritten]
     return {
         "predictions": rows,

@@ -10,7 +10,8 @@ import pytest
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "handler"))
-from mlayer_events import EventError, decode_event
+from mlayer_batch import predict_records
+from mlayer_events import EventError, Record, decode_event
 from mlayer_sinks import DynamoDBSink, KinesisSink, attribute
 
 
@@ -40,6 +41,54 @@ def test_kinesis_malformed_records_are_reported_by_sequence_number() -> None:
     assert [(r.id, r.text) for r in batch.records] == [("1", "a"), ("6", "b")]
     assert [rid for _, rid in batch.failed] == ["2", "3", "4", "5"]
     assert batch.source == "kinesis"
+
+
+def deeply_nested(depth: int) -> bytes:
+    """A 2 kB record whose JSON nests past the interpreter's recursion limit."""
+    return b'{"textblob": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+def test_poison_records_fail_alone_whatever_their_shape() -> None:
+    """Each of these once raised out of decode_event and failed the whole batch,
+    which a stream trigger retries until the records expire, blocking the shard."""
+    batch = decode_event(
+        {
+            "Records": [
+                kinesis("1", {"textblob": "a"}),
+                kinesis("2", deeply_nested(1_100)),  # RecursionError in json.loads
+                {"eventSource": "aws:kinesis", "kinesis": "not an object"},
+                {"eventSource": ["aws:kinesis"], "kinesis": {"sequenceNumber": "4"}},
+                {"eventSource": "aws:kinesis", "kinesis": {"sequenceNumber": "5", "data": 7}},
+                {"eventSource": "aws:dynamodb", "dynamodb": ["x"], "eventID": "6"},
+                "not a record",
+                kinesis("8", {"textblob": "b"}),
+            ]
+        },
+        "textblob",
+        False,
+    )
+    assert [(r.id, r.text) for r in batch.records] == [("1", "a"), ("8", "b")]
+    assert batch.failed == [(1, "2"), (2, ""), (3, "4"), (4, "5"), (5, "6"), (6, "")]
+
+
+def test_a_record_the_model_cannot_predict_is_reported_alone() -> None:
+    def predict(texts: list[str]) -> list[str]:
+        if "poison" in texts:
+            raise ValueError("cannot vectorise")
+        return [t.upper() for t in texts]
+
+    records = [Record("a", "x", 0), Record("b", "poison", 1), Record("c", "y", 2)]
+    predicted, failed = predict_records(predict, records)
+    assert [(r.id, value) for r, value in predicted] == [("a", "X"), ("c", "Y")]
+    assert failed == [(1, "b")]
+
+
+def test_a_model_that_fails_on_every_record_fails_the_batch() -> None:
+    def predict(texts: list[str]) -> list[str]:
+        raise RuntimeError("the model is broken")
+
+    with pytest.raises(RuntimeError, match="the model is broken"):
+        predict_records(predict, [Record("a", "x", 0), Record("b", "y", 1)])
 
 
 def test_text_is_json_decodes_the_seed_format() -> None:

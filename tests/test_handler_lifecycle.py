@@ -88,6 +88,37 @@ def test_kinesis_batch_predicts_good_records_in_order_and_reports_the_bad_one(
     assert [p["id"] for p in line["predictions"]] == [seq[0], seq[1], seq[3]]
 
 
+def test_a_poison_record_is_reported_alone_and_the_batch_is_predicted(
+    tmp_path: Path, model_v1: list[Path]
+) -> None:
+    """A 2 kB record nesting 1,100 levels used to raise RecursionError out of the
+    handler: the whole batch failed, and a stream trigger retries it until it expires."""
+    import base64
+
+    good = ["great product, love it", "broken and slow"]
+    poison = b'{"textblob": ' + b"[" * 1100 + b"]" * 1100 + b"}"
+    payloads = [
+        json.dumps({"textblob": good[0]}).encode(),
+        poison,
+        json.dumps({"textblob": good[1]}).encode(),
+    ]
+    records = [
+        {
+            "eventSource": "aws:kinesis",
+            "kinesis": {"sequenceNumber": f"49{i}", "data": base64.b64encode(data).decode()},
+        }
+        for i, data in enumerate(payloads)
+    ]
+    run = run_handler(HANDLER, model_layer(model_v1, tmp_path), {"Records": records})
+    assert run.error is None, run.error
+    assert run.result["batchItemFailures"] == [{"itemIdentifier": "491"}]
+    values = expected_predictions(model_v1, good)
+    assert run.result["predictions"] == [
+        {"id": "490", "prediction": values[0]},
+        {"id": "492", "prediction": values[1]},
+    ]
+
+
 def test_direct_invocation_texts_and_records(tmp_path: Path, model_v1: list[Path]) -> None:
     layer = model_layer(model_v1, tmp_path)
     texts = ["love it, perfect", "awful and late"]
