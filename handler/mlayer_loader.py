@@ -7,6 +7,10 @@ mlayer/model.py): no extra file, no missing file, every sha256 equal. Then the
 versions the model was saved with are compared with the deps layer's, and
 scikit-learn's ``InconsistentVersionWarning`` is turned into the same refusal,
 unless the deploy allowed the mismatch (``MLAYER_ALLOW_VERSION_MISMATCH``).
+
+``.joblib`` files are loaded with ``joblib.load``; ``.skops`` files with
+``skops.io.load(path, trusted=<the file's trusted_types in the manifest>)``,
+which needs ``skops`` in the deps layer (in its requirements.txt).
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+# Copies of mlayer/model.py's (the handler never imports mlayer); a test ties them.
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "mlayer-model/1"
+MODEL_SUFFIXES = (".joblib", ".skops")
 WAYS_OUT = (
     "rebuild the deps layer with the model's versions, or retrain the model with the deps "
     "layer's; mlayer deploy --allow-version-mismatch loads it anyway"
@@ -38,6 +44,20 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def model_file_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a model file in the layer, or None: it must be a
+    plain file name ending in .joblib or .skops (mlayer/model.py's rule)."""
+    if name in ("", ".", "..") or "/" in name or "\\" in name:
+        return "is not a plain file name (no / or \\, not . or ..)"
+    if any(ord(char) < 32 or ord(char) == 127 for char in name):
+        return "has a control character"
+    if name == MANIFEST_NAME:
+        return "is the manifest's own name"
+    if not name.endswith(MODEL_SUFFIXES):
+        return "does not end in .joblib or .skops"
+    return None
+
+
 def read_manifest(model_dir: Path) -> dict[str, Any]:
     path = model_dir / MANIFEST_NAME
     if not path.is_file():
@@ -48,6 +68,9 @@ def read_manifest(model_dir: Path) -> dict[str, Any]:
         names = [item["name"] for item in files]
         for item in files:
             str(item["sha256"]), int(item["order"]), int(item["size"])
+            trusted = item.get("trusted_types", [])
+            if not isinstance(trusted, list) or not all(isinstance(t, str) for t in trusted):
+                raise TypeError(f"trusted_types of {item['name']!r} is not a list of names")
     except (ValueError, KeyError, TypeError) as exc:
         raise ModelLayerError(f"model manifest {path} is not valid: {exc!r}") from exc
     if manifest.get("format") != MANIFEST_FORMAT:
@@ -56,8 +79,12 @@ def read_manifest(model_dir: Path) -> dict[str, Any]:
         )
     for name in names:
         # Names are plain file names: nothing may point outside the model directory.
-        if not isinstance(name, str) or "/" in name or name in ("", ".", "..", MANIFEST_NAME):
-            raise ModelLayerError(f"model manifest {path} names an invalid file {name!r}")
+        problem = model_file_name_problem(name) if isinstance(name, str) else "is not a string"
+        if problem:
+            raise ModelLayerError(
+                f"model manifest {path} names an invalid file {name!r}: it {problem}; "
+                "publish the model again with mlayer publish-model"
+            )
     return dict(manifest)
 
 
@@ -148,6 +175,23 @@ def _inconsistent_version_warning() -> type[Warning] | None:
     return warning
 
 
+def _load_file(path: Path, trusted: list[str]) -> Any:
+    """One model file, by its kind; skops gets exactly the types publish-model recorded."""
+    if path.suffix == ".skops":
+        try:
+            import skops.io
+        except ImportError:
+            raise ModelLayerError(
+                f"model file {path.name} is a skops file, and the deps layer has no skops: "
+                "add skops to requirements.txt and rebuild the deps layer "
+                "(mlayer build-deps --publish)"
+            ) from None
+        return skops.io.load(path, trusted=trusted)
+    import joblib  # from the deps layer
+
+    return joblib.load(path)
+
+
 class Pipeline:
     """The loaded pre-processors and model, applied in manifest order."""
 
@@ -170,8 +214,7 @@ class Pipeline:
             )
         if mismatches:
             print(f"mlayer: loading despite an allowed version mismatch: {'; '.join(mismatches)}")
-        import joblib  # from the deps layer
-
+        trusted = {item["name"]: list(item.get("trusted_types", [])) for item in manifest["files"]}
         warning = _inconsistent_version_warning()
         steps = []
         for path in paths:
@@ -179,7 +222,7 @@ class Pipeline:
                 if warning is not None and not allow_mismatch:
                     warnings.simplefilter("error", warning)
                 try:
-                    steps.append(joblib.load(path))
+                    steps.append(_load_file(path, trusted[path.name]))
                 except Exception as exc:
                     if warning is not None and isinstance(exc, warning):
                         raise ModelLayerError(

@@ -1,16 +1,33 @@
-"""The model bundle: which joblib files, in what order, and its manifest.
+"""The model bundle: which model files, in what order, and its manifest.
 
 The manifest is the contract between mlayer and the handler: it is written
 into the model layer at ``/opt/mlayer-model/manifest.json`` and read by
-``handler/mlayer_handler.py`` at cold start. Its fields are:
+``handler/mlayer_loader.py`` at cold start (which keeps its own copy of the
+format and of the file name rule; a test ties them). Its fields are:
 
-``format``          always ``"mlayer-model/1"``
-``label``           the user's label (``--label``), or null
-``created``         ISO-8601 UTC time of ``publish-model``
-``content_sha256``  sha256 over the files' names and hashes, in order
-``files``           ``[{"name", "sha256", "size", "order", "role"}]``; ``role`` is
-                    ``"transform"`` for every file but the last, ``"predict"`` for it
-``trained_with``    versions of Python and the numeric libraries that saved the files
+``format``           always ``"mlayer-model/1"``
+``label``            the user's label (``--label``), or null
+``created``          ISO-8601 UTC time of ``publish-model``
+``content_sha256``   sha256 over the files' names and hashes, in order
+``files``            ``[{"name", "sha256", "size", "order", "role", "trusted_types"}]``;
+                     ``role`` is ``"transform"`` for every file but the last,
+                     ``"predict"`` for it; ``trusted_types`` the globals (joblib) or
+                     types (skops) outside mlayer's allowlist that the user vouched
+                     for with ``--trust-global``: the handler passes a ``.skops``
+                     file's list to ``skops.io.load(trusted=...)``. Missing in
+                     manifests written before it: read as ``[]``.
+``trained_with``     versions of Python and the numeric libraries that saved the
+                     files; ``scikit-learn`` lists every version, comma-separated,
+                     when the files disagree (``--allow-version-mismatch``)
+``trusted_globals``  sorted union of the files' ``trusted_types``
+
+A model file is a ``.joblib`` file (loaded with ``joblib.load``) or a ``.skops``
+file (scikit-learn's recommended secure format, loaded with ``skops.io.load``;
+the deps layer then needs ``skops`` in its requirements). Before anything is
+published, every global a joblib file's pickles name is read without running
+it (``mlayer.pickle_scan``) and every type a skops file holds is listed by
+``skops.io.get_untrusted_types``; anything outside the allowlist is refused
+unless passed with ``--trust-global``.
 """
 
 from __future__ import annotations
@@ -19,7 +36,7 @@ import hashlib
 import json
 import re
 import sys
-import warnings
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,12 +44,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from mlayer import pickle_scan
 from mlayer.build.archive import sha256_file
 from mlayer.errors import UsageError
 
 MANIFEST_FORMAT = "mlayer-model/1"
 MODEL_DIR = "mlayer-model"  # -> /opt/mlayer-model in Lambda
 MANIFEST_NAME = "manifest.json"
+MODEL_SUFFIXES = (".joblib", ".skops")
 TRACKED_LIBRARIES = ("scikit-learn", "numpy", "scipy", "joblib")
 
 # Lambda's layer version description is at most 256 characters.
@@ -48,18 +67,10 @@ class ModelFile:
     size: int
     order: int
     role: str
+    trusted_types: tuple[str, ...] = ()
 
-
-@dataclass(frozen=True)
-class PickleSummary:
-    """What a joblib file refers to, read without running it."""
-
-    globals: frozenset[str]
-    sklearn_versions: frozenset[str]
-
-    @property
-    def modules(self) -> frozenset[str]:
-        return frozenset(name.rsplit(".", 1)[0] for name in self.globals)
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "trusted_types": list(self.trusted_types)}
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,10 @@ class ModelManifest:
     trained_with: dict[str, str]
     label: str | None = None
     created: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+    @property
+    def trusted_globals(self) -> list[str]:
+        return sorted({name for item in self.files for name in item.trusted_types})
 
     @property
     def content_sha256(self) -> str:
@@ -84,8 +99,9 @@ class ModelManifest:
                 "label": self.label,
                 "created": self.created,
                 "content_sha256": self.content_sha256,
-                "files": [item.__dict__ for item in self.files],
+                "files": [item.to_dict() for item in self.files],
                 "trained_with": self.trained_with,
+                "trusted_globals": self.trusted_globals,
             },
             indent=2,
             sort_keys=True,
@@ -97,7 +113,10 @@ class ModelManifest:
         if data.get("format") != MANIFEST_FORMAT:
             raise UsageError(f"unknown model manifest format {data.get('format')!r}")
         return cls(
-            files=tuple(ModelFile(**item) for item in data["files"]),
+            files=tuple(
+                ModelFile(**{**item, "trusted_types": tuple(item.get("trusted_types", ()))})
+                for item in data["files"]
+            ),
             trained_with=dict(data["trained_with"]),
             label=data.get("label"),
             created=data["created"],
@@ -149,37 +168,105 @@ def check_label(label: str | None) -> str | None:
     return label
 
 
-def build_manifest(paths: Sequence[Path], label: str | None = None) -> ModelManifest:
-    """Check each joblib file and describe the bundle, in pipeline order."""
+def model_file_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a model file in the layer, or None: it must be a
+    plain file name ending in .joblib or .skops. The handler applies the same
+    rule (``mlayer_loader.model_file_name_problem``)."""
+    if name in ("", ".", "..") or "/" in name or "\\" in name:
+        return "is not a plain file name (no / or \\, not . or ..)"
+    if any(ord(char) < 32 or ord(char) == 127 for char in name):
+        return "has a control character"
+    if name == MANIFEST_NAME:
+        return "is the manifest's own name"
+    if not name.endswith(MODEL_SUFFIXES):
+        return "does not end in .joblib or .skops"
+    return None
+
+
+def check_trust_globals(names: Sequence[str]) -> tuple[str, ...]:
+    """The ``--trust-global`` values, each ``MODULE.NAME``, or a one-line refusal."""
+    for name in names:
+        module, _, attr = name.rpartition(".")
+        if not module or not attr or any(char.isspace() for char in name):
+            raise UsageError(
+                f"--trust-global {name!r} is not MODULE.NAME: name the global as the refusal "
+                "printed it, e.g. --trust-global mypackage.features.TextCleaner"
+            )
+    return tuple(names)
+
+
+def build_manifest(
+    paths: Sequence[Path],
+    label: str | None = None,
+    *,
+    trust_globals: Sequence[str] = (),
+    allow_version_mismatch: bool = False,
+) -> ModelManifest:
+    """Check each model file and describe the bundle, in pipeline order.
+
+    Refuses, before anything is published: a bad name, a file that names a
+    global (joblib) or type (skops) neither allowed nor in ``trust_globals``,
+    and files saved with different scikit-learn versions unless
+    ``allow_version_mismatch``.
+    """
     check_label(label)
+    trusted = set(check_trust_globals(trust_globals))
     if not paths:
         raise UsageError("no model files given: pass the .joblib files in pipeline order")
+    for path in paths:
+        problem = model_file_name_problem(path.name)
+        if problem:
+            raise UsageError(
+                f"model file name {path.name!r} {problem}: rename the file to a plain name "
+                "ending in .joblib or .skops, e.g. 3_classifier.joblib"
+            )
     names = [path.name for path in paths]
     duplicates = {name for name in names if names.count(name) > 1}
     if duplicates:
         raise UsageError(f"two model files share the name {sorted(duplicates)[0]}; rename one")
-    if MANIFEST_NAME in names:
-        raise UsageError(f"a model file may not be named {MANIFEST_NAME}: rename it")
     files = []
     saved_with: dict[str, str] = {}  # scikit-learn version -> first file that records it
     for order, path in enumerate(paths):
-        for version in sorted(inspect_joblib(path).sklearn_versions):
+        summary = inspect_model_file(path)
+        refused = [name for name in summary.needs_trust if name not in trusted]
+        if refused:
+            raise UsageError(
+                f"model file {path} refers to {_printable(refused[0])}, which mlayer does not "
+                f"trust: {summary.why}; if you trust it, pass "
+                f"--trust-global {_printable(refused[0])}"
+            )
+        for version in sorted(summary.sklearn_versions):
             saved_with.setdefault(version, path.name)
         role = "predict" if order == len(paths) - 1 else "transform"
-        files.append(ModelFile(path.name, sha256_file(path), path.stat().st_size, order, role))
-    if len(saved_with) > 1:
+        files.append(
+            ModelFile(
+                path.name,
+                sha256_file(path),
+                path.stat().st_size,
+                order,
+                role,
+                tuple(summary.needs_trust),
+            )
+        )
+    if len(saved_with) > 1 and not allow_version_mismatch:
         # No single deps layer can load all of them without a version warning.
         found = ", ".join(f"{version} ({name})" for version, name in sorted(saved_with.items()))
         raise UsageError(
             f"the model files were saved with different scikit-learn versions: {found}; "
-            "re-save them all with one version"
+            "re-save them all with one version, or pass --allow-version-mismatch"
         )
     trained_with = training_environment()
     # The estimator's own record beats the environment's: the files may have
-    # been saved elsewhere than where publish-model runs.
+    # been saved elsewhere than where publish-model runs. Several versions are
+    # all recorded, so that no deps layer passes the gate without the allowance.
     if saved_with:
-        trained_with["scikit-learn"] = next(iter(saved_with))
+        trained_with["scikit-learn"] = ",".join(sorted(saved_with))
     return ModelManifest(tuple(files), trained_with, label)
+
+
+def _printable(name: str) -> str:
+    """A global's name for a one-line message: odd characters escaped."""
+    return name if name.isprintable() else ascii(name)
 
 
 def training_environment() -> dict[str, str]:
@@ -193,86 +280,114 @@ def training_environment() -> dict[str, str]:
     return versions
 
 
-# --- reading a joblib file without running it ------------------------------
-
-# Classes a joblib file may really build while we read it: numpy arrays and
-# joblib's wrapper that streams their bytes. Everything else is replaced by an
-# inert stand-in, so no code named by the pickle runs.
-_REAL_GLOBALS = {
-    ("joblib.numpy_pickle", "NumpyArrayWrapper"),
-    ("numpy", "dtype"),
-    ("numpy", "ndarray"),
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-}
+# --- reading a model file without running it -------------------------------
 
 
-class _StandIn:
-    """An inert object standing for any class or function a pickle names."""
+@dataclass(frozen=True)
+class PickleSummary:
+    """What a model file refers to, read without running it.
 
-    sklearn_versions: set[str]
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.args = args
-
-    def __setstate__(self, state: Any) -> None:
-        if isinstance(state, tuple) and state and isinstance(state[0], dict):
-            state = state[0]
-        if isinstance(state, dict) and isinstance(state.get("_sklearn_version"), str):
-            self.sklearn_versions.add(state["_sklearn_version"])
-
-    def __call__(self, *args: Any, **kwargs: Any) -> _StandIn:
-        return self
-
-    def append(self, item: Any) -> None:
-        pass
-
-    def extend(self, items: Any) -> None:
-        pass
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        pass
-
-
-def inspect_joblib(path: Path) -> PickleSummary:
-    """The globals a joblib file names and the scikit-learn versions it records.
-
-    Raises a one-line ``UsageError`` naming the file when it is missing or not a
-    joblib file.
+    ``globals``: every ``module.name`` a joblib file's pickles name, or every
+    type a skops file holds; ``needs_trust``: those outside the allowlist
+    (``pickle_scan.is_allowed``, or skops' own trusted types), sorted.
     """
+
+    globals: frozenset[str]
+    sklearn_versions: frozenset[str]
+    needs_trust: tuple[str, ...] = ()
+    why: str = "a pickle runs what it names when loaded"  # why needs_trust matters
+
+    @property
+    def modules(self) -> frozenset[str]:
+        return frozenset(name.rsplit(".", 1)[0] for name in self.globals)
+
+
+def inspect_model_file(path: Path) -> PickleSummary:
+    """A ``.skops`` or joblib file's globals, read without running it; one-line
+    ``UsageError`` naming the file when it is missing or cannot be read."""
     if not path.is_file():
         raise UsageError(f"model file {path} does not exist")
+    if path.suffix == ".skops":
+        return _inspect_skops(path)
     try:
-        from joblib import numpy_pickle
-    except ImportError as exc:  # pragma: no cover - joblib is a dependency of the model extra
-        raise UsageError("reading model files needs joblib: pip install 'mlayer[model]'") from exc
-
-    seen: set[str] = set()
-    versions: set[str] = set()
-    stand_in = type("StandIn", (_StandIn,), {"sklearn_versions": versions})
-
-    class InertUnpickler(numpy_pickle.NumpyUnpickler):  # type: ignore[misc]
-        def find_class(self, module: str, name: str) -> Any:
-            seen.add(f"{module}.{name}")
-            if (module, name) in _REAL_GLOBALS:
-                return super().find_class(module, name)
-            return stand_in
-
-    # joblib.load builds its NumpyUnpickler by module-level name; swapping it for
-    # the inert subclass for the duration of one load is the least intrusive hook.
-    original = numpy_pickle.NumpyUnpickler
-    numpy_pickle.NumpyUnpickler = InertUnpickler
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            numpy_pickle.load(path)
-    except Exception as exc:  # any failure to parse means "not a joblib file"
+        scan = pickle_scan.scan_joblib(path)
+    except pickle_scan.TooLarge as exc:
         raise UsageError(
-            f"model file {path} is not a joblib file ({type(exc).__name__}); "
+            f"model file {path} was refused unread: {exc}; save a smaller model "
+            "(fewer features or estimators)"
+        ) from exc
+    except pickle_scan.ScanError as exc:
+        raise UsageError(
+            f"model file {path} is not a joblib file mlayer can read without running it: {exc}; "
             "save it with joblib.dump(model, path)"
         ) from exc
-    finally:
-        numpy_pickle.NumpyUnpickler = original
-    return PickleSummary(frozenset(seen), frozenset(versions))
+    return PickleSummary(
+        scan.globals,
+        scan.sklearn_versions,
+        tuple(pickle_scan.untrusted_globals(scan.globals)),
+    )
+
+
+# ``check_model_modules`` (build/manifest.py) reads any model file through this name.
+inspect_joblib = inspect_model_file
+
+
+def _inspect_skops(path: Path) -> PickleSummary:
+    """A skops file: its types from ``schema.json``, its untrusted types from skops."""
+    limit = pickle_scan.MAX_EXPANDED_BYTES
+    try:
+        with zipfile.ZipFile(path) as archive:
+            # zipfile never inflates a member past its declared size.
+            declared = sum(info.file_size for info in archive.infolist())
+            if declared > limit:
+                raise UsageError(
+                    f"model file {path} was refused unread: it expands to {declared:,} bytes, "
+                    f"more than {limit:,} (Lambda's largest memory); save a smaller model"
+                )
+            schema = json.loads(archive.read("schema.json"))
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise UsageError(
+            f"model file {path} is not a skops file ({type(exc).__name__}); "
+            "save it with skops.io.dump(model, path)"
+        ) from exc
+    try:
+        from skops.io import get_untrusted_types
+    except ImportError as exc:
+        raise UsageError(
+            f"reading {path} needs skops: pip install skops (and add skops to the deps "
+            "layer's requirements.txt, which loads it)"
+        ) from exc
+    try:
+        untrusted = get_untrusted_types(file=path)
+    except Exception as exc:  # skops' own refusal of a file it cannot audit
+        raise UsageError(f"model file {path}: skops cannot read it ({exc})") from exc
+    types: set[str] = set()
+    versions: set[str] = set()
+    _walk_skops_schema(schema, types, versions)
+    return PickleSummary(
+        frozenset(types),
+        frozenset(versions),
+        tuple(sorted(untrusted)),
+        "skops builds every type it names when loading",
+    )
+
+
+def _walk_skops_schema(node: Any, types: set[str], versions: set[str]) -> None:
+    """Every ``module.class`` in a skops schema, and its ``_sklearn_version`` values."""
+    pending = [node]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, dict):
+            if isinstance(item.get("__module__"), str) and isinstance(item.get("__class__"), str):
+                types.add(f"{item['__module__']}.{item['__class__']}")
+            version = item.get("_sklearn_version")
+            if isinstance(version, dict) and isinstance(version.get("content"), str):
+                try:
+                    value = json.loads(version["content"])
+                except ValueError:
+                    value = None
+                if isinstance(value, str):
+                    versions.add(value)
+            pending.extend(item.values())
