@@ -11,7 +11,7 @@ from botocore.stub import Stubber
 from conftest import REGION, Account
 
 from mlayer.aws import DIRECT_UPLOAD_LIMIT, Aws
-from mlayer.errors import AwsError, NotFound, UsageError
+from mlayer.errors import AwsError, Conflict, NotFound, UsageError
 
 
 def make_zip(path: Path, payload: bytes = b"x") -> Path:
@@ -143,3 +143,65 @@ def test_other_refusals_are_not_retried_and_a_role_that_never_works_is_reported(
         client.create_function(FUNCTION, b"zip")
     stub.assert_no_pending_responses()
     assert sum(slept) >= 25  # about half a minute before giving up
+
+
+# moto keeps no RevisionId for a function (it neither reports nor checks one), so
+# what mlayer sends and how it reads Lambda's refusal are checked on the exact
+# requests with botocore's Stubber; nothing here claims moto enforced it.
+CONFIGURATION = {
+    "FunctionName": "fn",
+    "FunctionArn": f"arn:aws:lambda:{REGION}:123456789012:function:fn",
+    "Role": "arn:aws:iam::123456789012:role/r",
+    "MemorySize": 192,
+    "Timeout": 60,
+    "CodeSha256": "abc",
+}
+
+
+def test_the_function_revision_is_read_and_updates_carry_it() -> None:
+    """Stubbed (moto has no RevisionId): UpdateFunctionConfiguration carries the
+    revision it was planned from, and the revision returned is the one read once
+    the update completed (Lambda changes it again then: aws/aws-sdk#377)."""
+    client, stub, _ = stubbed_lambda()
+    stub.add_response(
+        "get_function_configuration",
+        {**CONFIGURATION, "RevisionId": "r1"},
+        {"FunctionName": "fn"},
+    )
+    stub.add_response(
+        "update_function_configuration",
+        {"RevisionId": "r2"},
+        {"FunctionName": "fn", "MemorySize": 256, "RevisionId": "r1"},
+    )
+    stub.add_response("get_function", {"Configuration": {"LastUpdateStatus": "Successful"}})
+    stub.add_response("get_function_configuration", {**CONFIGURATION, "RevisionId": "r3"})
+    stub.add_response(
+        "update_function_code",
+        {"RevisionId": "r4"},
+        {"FunctionName": "fn", "ZipFile": b"zip", "Architectures": ["x86_64"], "RevisionId": "r3"},
+    )
+    stub.add_response("get_function", {"Configuration": {"LastUpdateStatus": "Successful"}})
+    stub.add_response("get_function_configuration", {**CONFIGURATION, "RevisionId": "r5"})
+    with stub:
+        state = client.function("fn")
+        assert state is not None and state.revision_id == "r1"
+        after = client.update_function_configuration(
+            "fn", {"MemorySize": 256}, revision_id=state.revision_id
+        )
+        assert after == "r3"
+        assert client.update_function_code("fn", b"zip", "x86_64", revision_id=after) == "r5"
+    stub.assert_no_pending_responses()
+
+
+def test_a_stale_revision_is_a_one_line_conflict() -> None:
+    """Stubbed: real Lambda answers a stale RevisionId with PreconditionFailedException."""
+    client, stub, _ = stubbed_lambda()
+    stub.add_client_error(
+        "update_function_configuration",
+        "PreconditionFailedException",
+        "The Revision Id provided does not match the latest Revision Id.",
+        http_status_code=412,
+    )
+    with stub, pytest.raises(Conflict) as refused:
+        client.update_function_configuration("fn", {"MemorySize": 256}, revision_id="old")
+    assert str(refused.value) == "function fn was changed by someone else since the plan"

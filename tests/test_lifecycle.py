@@ -36,7 +36,6 @@ def model_versions(aws: Account) -> list[int]:
     return sorted(v["Version"] for v in reply["LayerVersions"])
 
 
-
 @pytest.fixture
 def gated(aws: Account, project: Path, small_deps_zip: Path, model_v1: list[Path]) -> Account:
     """deps:1 described as build-deps describes it, model:1 (v1), the function deployed."""

@@ -23,7 +23,7 @@ import botocore.exceptions
 from boto3.s3.transfer import TransferConfig
 
 from mlayer.build.budget import DIRECT_UPLOAD_LIMIT
-from mlayer.errors import AwsError, NotFound, UsageError
+from mlayer.errors import AwsError, Conflict, NotFound, UsageError
 
 # IAM is eventually consistent: for some seconds after a role is created or its
 # policy changes, Lambda refuses it with one of these messages. Such calls are
@@ -36,6 +36,12 @@ IAM_NOT_READY = (
 IAM_RETRY_DELAYS = (2.0, 3.0, 5.0, 5.0, 5.0, 5.0, 5.0)
 
 T = TypeVar("T")
+
+# Lambda's own defaults for a stream event source mapping: what a mapping that
+# does not report a field has (mlayer's chosen defaults are in settings.py).
+LAMBDA_DEFAULT_MAXIMUM_RETRIES = -1  # retry until the record expires
+LAMBDA_DEFAULT_MAXIMUM_RECORD_AGE = -1  # until the stream's retention drops it
+LAMBDA_DEFAULT_PARALLELIZATION = 1
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,9 @@ class FunctionState:
     layers: tuple[str, ...]
     environment: dict[str, str] = field(default_factory=dict)
     state: str = "Active"
+    # Lambda's RevisionId of this configuration: updates planned from it carry
+    # it, so Lambda refuses them if the function changed in between.
+    revision_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -78,9 +87,9 @@ class TriggerState:
     state: str
     # Lambda's defaults when a mapping does not report them.
     bisect_on_error: bool = False
-    maximum_retries: int = -1
-    maximum_record_age: int = -1
-    parallelization_factor: int = 1
+    maximum_retries: int = LAMBDA_DEFAULT_MAXIMUM_RETRIES
+    maximum_record_age: int = LAMBDA_DEFAULT_MAXIMUM_RECORD_AGE
+    parallelization_factor: int = LAMBDA_DEFAULT_PARALLELIZATION
     on_failure: str | None = None
 
 
@@ -187,6 +196,11 @@ class Aws:
 
     def _count_call(self, **_: Any) -> None:
         self.calls += 1
+
+    @property
+    def endpoint(self) -> str:
+        """The Lambda endpoint this talks to (resolved by botocore, no call made)."""
+        return str(self._lambda.meta.endpoint_url)
 
     # --- layers ---------------------------------------------------------------
 
@@ -334,6 +348,7 @@ class Aws:
             layers=tuple(layer["Arn"] for layer in config.get("Layers", [])),
             environment=dict(config.get("Environment", {}).get("Variables", {})),
             state=config.get("State", "Active"),
+            revision_id=config.get("RevisionId", ""),
         )
 
     def create_function(
@@ -346,20 +361,35 @@ class Aws:
             self._lambda.get_waiter("function_active_v2").wait(FunctionName=spec["FunctionName"])
         return str(reply["FunctionArn"])
 
-    def update_function_code(self, name: str, code: bytes, arch: str) -> None:
+    def update_function_code(
+        self, name: str, code: bytes, arch: str, *, revision_id: str = ""
+    ) -> str:
+        """Replace the code; with ``revision_id``, only if the function is still at
+        that revision. Returns the revision once the update has completed."""
         with self._translate(f"function {name}"):
-            self._lambda.update_function_code(FunctionName=name, ZipFile=code, Architectures=[arch])
-            self._wait_updated(name)
+            self._lambda.update_function_code(
+                FunctionName=name, ZipFile=code, Architectures=[arch], **_revision(revision_id)
+            )
+            return self._wait_updated(name)
 
     def update_function_configuration(
-        self, name: str, changes: dict[str, Any], *, on_wait: Callable[[str], None] | None = None
-    ) -> None:
+        self,
+        name: str,
+        changes: dict[str, Any],
+        *,
+        revision_id: str = "",
+        on_wait: Callable[[str], None] | None = None,
+    ) -> str:
+        """Change the configuration; with ``revision_id``, only if the function is
+        still at that revision. Returns the revision once the update has completed."""
         with self._translate(f"function {name}"):
             self._while_iam_propagates(
-                lambda: self._lambda.update_function_configuration(FunctionName=name, **changes),
+                lambda: self._lambda.update_function_configuration(
+                    FunctionName=name, **changes, **_revision(revision_id)
+                ),
                 on_wait,
             )
-            self._wait_updated(name)
+            return self._wait_updated(name)
 
     def linked_layers(self) -> list[LinkedLayers]:
         """Every version of every function in the region with the layers it links,
@@ -390,9 +420,14 @@ class Aws:
             )
         return rows
 
-    def _wait_updated(self, name: str) -> None:
-        # Lambda refuses a second update while the first is in progress.
+    def _wait_updated(self, name: str) -> str:
+        """Wait for the update to complete; the function's revision then."""
+        # Lambda refuses a second update while the first is in progress. The
+        # RevisionId an update returns changes again when the update completes
+        # (aws/aws-sdk#377), so the next update must carry the one read after.
         self._lambda.get_waiter("function_updated_v2").wait(FunctionName=name)
+        config = self._lambda.get_function_configuration(FunctionName=name)
+        return str(config.get("RevisionId", ""))  # moto reports none
 
     # --- the trigger ----------------------------------------------------------
 
@@ -412,9 +447,16 @@ class Aws:
                         response_types=tuple(item.get("FunctionResponseTypes", [])),
                         state=item.get("State", ""),
                         bisect_on_error=bool(item.get("BisectBatchOnFunctionError", False)),
-                        maximum_retries=_int_or(item.get("MaximumRetryAttempts"), -1),
-                        maximum_record_age=_int_or(item.get("MaximumRecordAgeInSeconds"), -1),
-                        parallelization_factor=_int_or(item.get("ParallelizationFactor"), 1),
+                        maximum_retries=_int_or(
+                            item.get("MaximumRetryAttempts"), LAMBDA_DEFAULT_MAXIMUM_RETRIES
+                        ),
+                        maximum_record_age=_int_or(
+                            item.get("MaximumRecordAgeInSeconds"),
+                            LAMBDA_DEFAULT_MAXIMUM_RECORD_AGE,
+                        ),
+                        parallelization_factor=_int_or(
+                            item.get("ParallelizationFactor"), LAMBDA_DEFAULT_PARALLELIZATION
+                        ),
                         on_failure=(item.get("DestinationConfig") or {})
                         .get("OnFailure", {})
                         .get("Destination")
@@ -571,9 +613,19 @@ class Aws:
                 "ResourceNotFound",
             }:
                 raise NotFound(f"{resource} not found ({message or code})") from exc
+            if code == "PreconditionFailedException":  # a stale RevisionId
+                raise Conflict(f"{resource} was changed by someone else since the plan") from exc
+            if code == "ResourceConflictException":  # exists already, or another update runs
+                raise Conflict(
+                    f"{resource} was changed by someone else since the plan ({message or code})"
+                ) from exc
             if code in {"AccessDeniedException", "AccessDenied", "UnrecognizedClientException"}:
                 raise AwsError(f"AWS denied access to {resource}: {message or code}") from exc
             raise AwsError(f"AWS refused the call on {resource}: {code}: {message}") from exc
+
+
+def _revision(revision_id: str) -> dict[str, str]:
+    return {"RevisionId": revision_id} if revision_id else {}
 
 
 def _int_or(value: Any, default: int) -> int:

@@ -30,3 +30,33 @@ class AwsError(MlayerError):
 
 class NotFound(AwsError):
     """A function, layer or layer version does not exist."""
+
+
+class Conflict(AwsError):
+    """Someone else changed the resource since mlayer read it (Lambda's
+    PreconditionFailedException or ResourceConflictException)."""
+
+
+class PartiallyApplied(AwsError):
+    """A plan stopped midway: says what was applied, what failed, what was not
+    applied, and that running the command again converges."""
+
+    def __init__(
+        self,
+        cause: str,
+        *,
+        applied: list[str],
+        failed: str,
+        not_applied: list[str],
+        rerun: str,
+    ) -> None:
+        self.applied, self.failed, self.not_applied = applied, failed, not_applied
+        super().__init__(
+            f"{cause}; applied: {_steps(applied)}; failed: {failed}; "
+            f"not applied: {_steps(not_applied)}; re-run {rerun} to converge"
+        )
+
+
+def _steps(steps: list[str]) -> str:
+    # Step descriptions hold commas and semicolons of their own.
+    return " | ".join(steps) if steps else "nothing"

@@ -2,7 +2,10 @@
 
 The executor decides nothing: every choice was made by ``plan.py``. Each step
 waits for Lambda to settle before the next one, since Lambda refuses an update
-while another is in progress.
+while another is in progress. Function updates carry the RevisionId the plan
+was made from (then the one each update leaves), so a change by someone else
+in between stops the deploy instead of mixing two states. When a step fails,
+the error says what was applied and what was not.
 """
 
 from __future__ import annotations
@@ -10,20 +13,27 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+import botocore.exceptions
+
 from mlayer.aws import Aws, layer_name_of, layer_version_of
+from mlayer.errors import Conflict, MlayerError, PartiallyApplied
 from mlayer.plan import (
     CreateFunction,
     CreateTrigger,
     DeleteLayerVersion,
     Plan,
     PutRole,
+    Step,
     UpdateCode,
     UpdateConfiguration,
     UpdateTrigger,
+    trigger_changes_of,
 )
 from mlayer.policy import LAMBDA_TRUST_POLICY
 
 ROLE_POLICY_NAME = "mlayer-least-privilege"
+# What a step may raise besides MlayerError (aws.py translates most of these).
+BOTOCORE_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
 
 
 def apply(
@@ -32,33 +42,98 @@ def apply(
     *,
     code: Callable[[], bytes],
     on_step: Callable[[str], None] = lambda _: None,
+    rerun: str = "mlayer deploy",
 ) -> None:
-    """Apply ``plan``; ``code`` returns the function's zip when a step needs it."""
-    for step in plan.steps:
+    """Apply ``plan``; ``code`` returns the function's zip when a step needs it.
+
+    A failed step raises ``PartiallyApplied`` (naming ``rerun``, the command
+    that converges); a function that reads back other than planned raises
+    ``Conflict``.
+    """
+    revision = plan.revision_id
+    for index, step in enumerate(plan.steps):
         on_step(step.describe())
-        match step:
-            case PutRole(name, policy, create):
-                aws.put_role(
-                    name, json.dumps(LAMBDA_TRUST_POLICY), ROLE_POLICY_NAME, policy, create=create
-                )
-            case CreateFunction(spec):
-                aws.create_function(
-                    {
-                        "FunctionName": spec.name,
-                        "Architectures": [spec.arch],
-                        "PackageType": "Zip",
-                        **spec.configuration(),
-                    },
-                    code(),
-                    on_wait=on_step,
-                )
-            case UpdateCode(name, arch):
-                aws.update_function_code(name, code(), arch)
-            case UpdateConfiguration(name):
-                aws.update_function_configuration(name, step.request(), on_wait=on_step)
-            case CreateTrigger(function_name, spec):
-                aws.create_trigger(function_name, spec.create_request(), on_wait=on_step)
-            case UpdateTrigger(uuid):
-                aws.update_trigger(uuid, step.request())
-            case DeleteLayerVersion(arn):
-                aws.delete_layer_version(layer_name_of(arn), layer_version_of(arn))
+        try:
+            revision = _apply_step(step, aws, code, on_step, revision)
+        except (MlayerError, *BOTOCORE_ERRORS) as exc:
+            raise PartiallyApplied(
+                str(exc),
+                applied=[s.describe() for s in plan.steps[:index]],
+                failed=step.describe(),
+                not_applied=[s.describe() for s in plan.steps[index + 1 :]],
+                rerun=rerun,
+            ) from exc
+    # The read-back catches what the RevisionId cannot: a change by another
+    # machine that landed between two of these steps or after the last one.
+    outcome = plan.outcome
+    if plan.steps and outcome and outcome.differs(aws.function(outcome.function_name)):
+        raise Conflict(
+            f"function {outcome.function_name} was changed by someone else "
+            f"while deploying: re-run {rerun}"
+        )
+
+
+def _apply_step(
+    step: Step,
+    aws: Aws,
+    code: Callable[[], bytes],
+    on_step: Callable[[str], None],
+    revision: str,
+) -> str:
+    """Carry out one step; returns the function's revision after it."""
+    match step:
+        case PutRole(name, policy, create):
+            aws.put_role(
+                name, json.dumps(LAMBDA_TRUST_POLICY), ROLE_POLICY_NAME, policy, create=create
+            )
+        case CreateFunction(spec):
+            aws.create_function(
+                {
+                    "FunctionName": spec.name,
+                    "Architectures": [spec.arch],
+                    "PackageType": "Zip",
+                    **spec.configuration(),
+                },
+                code(),
+                on_wait=on_step,
+            )
+        case UpdateCode(name, arch):
+            return aws.update_function_code(name, code(), arch, revision_id=revision)
+        case UpdateConfiguration(name):
+            return aws.update_function_configuration(
+                name, step.request(), revision_id=revision, on_wait=on_step
+            )
+        case CreateTrigger():
+            _create_trigger(step, aws, on_step)
+        case UpdateTrigger(uuid):
+            aws.update_trigger(uuid, step.request())
+        case DeleteLayerVersion(arn):
+            aws.delete_layer_version(layer_name_of(arn), layer_version_of(arn))
+    return revision
+
+
+def _create_trigger(step: CreateTrigger, aws: Aws, on_step: Callable[[str], None]) -> None:
+    """Create the mapping, unless one from that source appeared since the plan:
+    then bring that one to the spec instead of adding a second."""
+    if _converge_existing(step, aws, on_step):
+        return
+    try:
+        aws.create_trigger(step.function_name, step.spec.create_request(), on_wait=on_step)
+    except Conflict:
+        # Lambda's ResourceConflictException: created in the moment since we looked.
+        if not _converge_existing(step, aws, on_step):
+            raise
+
+
+def _converge_existing(step: CreateTrigger, aws: Aws, on_step: Callable[[str], None]) -> bool:
+    source = step.spec.source_arn
+    existing = next((t for t in aws.triggers(step.function_name) if t.source_arn == source), None)
+    if existing is None:
+        return False
+    changes = trigger_changes_of(step.spec, existing)
+    if not changes:
+        on_step(f"  a trigger from {source} exists already (made since the plan): kept")
+        return True
+    aws.update_trigger(existing.uuid, UpdateTrigger(existing.uuid, source, changes).request())
+    on_step(f"  a trigger from {source} exists already (made since the plan): updated it")
+    return True

@@ -3,16 +3,31 @@
 ``deploy``, a model relink and ``rollback`` are all plans. ``--dry-run`` prints
 a plan; ``executor.apply`` carries out the very same object. A plan with no
 steps means nothing would change.
+
+mlayer owns, on the function, its two layers (by layer name) and the
+environment variables whose names start with ``MLAYER_``; a plan changes only
+those and keeps every other layer and variable as it finds them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from mlayer.aws import FunctionState, TriggerState, layer_name_of
+from mlayer.aws import (
+    LAMBDA_DEFAULT_MAXIMUM_RECORD_AGE,
+    LAMBDA_DEFAULT_MAXIMUM_RETRIES,
+    LAMBDA_DEFAULT_PARALLELIZATION,
+    FunctionState,
+    TriggerState,
+    layer_name_of,
+)
+from mlayer.errors import UsageError
+from mlayer.settings import SAFE_BISECT_ON_ERROR, SAFE_MAXIMUM_RECORD_AGE, SAFE_MAXIMUM_RETRIES
 
 REPORT_BATCH_ITEM_FAILURES = "ReportBatchItemFailures"
+OWNED_ENV_PREFIX = "MLAYER_"  # the environment variables mlayer sets and may remove
+LAYER_LIMIT = 5  # Lambda links at most five layers to a function
 
 
 def short_arn(arn: str) -> str:
@@ -49,24 +64,77 @@ class FunctionSpec:
         }
 
 
-# Lambda's defaults for a stream event source mapping: what a mapping that
-# does not report a field has, and what mlayer sets when not told otherwise.
-DEFAULT_MAXIMUM_RETRIES = -1  # retry until the record expires
-DEFAULT_MAXIMUM_RECORD_AGE = -1  # until the stream's retention drops it
-DEFAULT_PARALLELIZATION = 1
+def owned_environment(environment: Mapping[str, str]) -> dict[str, str]:
+    """The variables of ``environment`` that mlayer owns (``MLAYER_*``)."""
+    return {k: v for k, v in environment.items() if k.startswith(OWNED_ENV_PREFIX)}
+
+
+def keep_foreign(desired: FunctionSpec, current: FunctionState) -> tuple[FunctionSpec, str | None]:
+    """``desired`` (mlayer's layers and variables only) with what the function
+    has that mlayer does not own kept, and a note naming what is kept.
+
+    Layers: mlayer's first, then the function's other layers in their order.
+    Environment: the function's, its ``MLAYER_*`` variables replaced by mlayer's.
+    Refuses (UsageError) more layers than Lambda links.
+    """
+    owned_names = {layer_name_of(arn) for arn in desired.layers}
+    foreign_layers = [arn for arn in current.layers if layer_name_of(arn) not in owned_names]
+    layers = (*desired.layers, *foreign_layers)
+    if len(layers) > LAYER_LIMIT:
+        raise UsageError(
+            f"function {desired.name} would link {len(layers)} layers "
+            f"({', '.join(short_arn(a) for a in layers)}), over Lambda's limit of "
+            f"{LAYER_LIMIT}: remove {len(layers) - LAYER_LIMIT} of its other layers "
+            "(aws lambda update-function-configuration --layers) and re-run"
+        )
+    foreign_env = {
+        k: v for k, v in current.environment.items() if not k.startswith(OWNED_ENV_PREFIX)
+    }
+    environment = {**foreign_env, **dict(desired.environment)}
+    kept = []
+    if foreign_env:
+        kept.append("environment " + ", ".join(sorted(foreign_env)))
+    if foreign_layers:
+        noun = "layer" if len(foreign_layers) == 1 else "layers"
+        kept.append(f"{noun} " + ", ".join(short_arn(a) for a in foreign_layers))
+    note = "keeps what mlayer does not own: " + "; ".join(kept) if kept else None
+    merged = replace(desired, layers=layers, environment=tuple(sorted(environment.items())))
+    return merged, note
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the function links once the plan is applied. Read back after
+    applying, mlayer's part of it (``owned_layers``, ``MLAYER_*``) must match:
+    otherwise someone else changed it while mlayer was deploying."""
+
+    function_name: str
+    layers: tuple[str, ...]  # every layer, in order
+    owned_layers: frozenset[str]  # the names of mlayer's layers among them
+    environment: tuple[tuple[str, str], ...]  # mlayer's variables only
+
+    def differs(self, state: FunctionState | None) -> bool:
+        if state is None:
+            return True
+        linked = tuple(a for a in state.layers if layer_name_of(a) in self.owned_layers)
+        planned = tuple(a for a in self.layers if layer_name_of(a) in self.owned_layers)
+        return linked != planned or owned_environment(state.environment) != dict(self.environment)
 
 
 @dataclass(frozen=True)
 class TriggerSpec:
-    """A stream event source mapping (Kinesis or DynamoDB Streams) as it should be."""
+    """A stream event source mapping (Kinesis or DynamoDB Streams) as it should be.
+
+    Defaults are mlayer's (settings.py says why), not Lambda's.
+    """
 
     source_arn: str
     batch_size: int
     starting_position: str
-    bisect_on_error: bool = False
-    maximum_retries: int = DEFAULT_MAXIMUM_RETRIES
-    maximum_record_age: int = DEFAULT_MAXIMUM_RECORD_AGE
-    parallelization_factor: int = DEFAULT_PARALLELIZATION
+    bisect_on_error: bool = SAFE_BISECT_ON_ERROR
+    maximum_retries: int = SAFE_MAXIMUM_RETRIES
+    maximum_record_age: int = SAFE_MAXIMUM_RECORD_AGE
+    parallelization_factor: int = LAMBDA_DEFAULT_PARALLELIZATION
     on_failure: str | None = None  # SQS/SNS/S3 ARN for records that exhaust their retries
 
     def settings(self) -> dict[str, object]:
@@ -97,11 +165,11 @@ class TriggerSpec:
         parts = [f"batch {self.batch_size}", self.starting_position]
         if self.bisect_on_error:
             parts.append("bisect on error")
-        if self.maximum_retries != DEFAULT_MAXIMUM_RETRIES:
+        if self.maximum_retries != LAMBDA_DEFAULT_MAXIMUM_RETRIES:
             parts.append(f"{self.maximum_retries} retries")
-        if self.maximum_record_age != DEFAULT_MAXIMUM_RECORD_AGE:
+        if self.maximum_record_age != LAMBDA_DEFAULT_MAXIMUM_RECORD_AGE:
             parts.append(f"record age {self.maximum_record_age} s")
-        if self.parallelization_factor != DEFAULT_PARALLELIZATION:
+        if self.parallelization_factor != LAMBDA_DEFAULT_PARALLELIZATION:
             parts.append(f"{self.parallelization_factor} batches per shard")
         if self.on_failure:
             parts.append(f"on failure -> {self.on_failure}")
@@ -206,6 +274,10 @@ Step = (
 class Plan:
     steps: tuple[Step, ...]
     notes: tuple[str, ...] = field(default=())
+    # The RevisionId of the function the plan was made from: its first update
+    # carries it, so Lambda refuses the update if the function changed since.
+    revision_id: str = ""
+    outcome: Outcome | None = None
 
     @property
     def changed(self) -> bool:
@@ -221,8 +293,23 @@ def _describe_change(name: str, old: object, new: object) -> str:
         new_layers = ", ".join(short_arn(a) for a in new) if isinstance(new, list | tuple) else ""
         return f"layers [{old_layers}] -> [{new_layers}]"
     if name == "Environment":
-        return "environment variables"
+        before, after = _variables(old), _variables(new)
+        changed = sorted(k for k in {*before, *after} if before.get(k) != after.get(k))
+        return "environment " + ", ".join(
+            f"{k} {_short(before.get(k))} -> {_short(after.get(k))}" for k in changed
+        )
     return f"{name} {old} -> {new}"
+
+
+def _variables(environment: object) -> dict[str, str]:
+    variables = environment.get("Variables") if isinstance(environment, dict) else None
+    return dict(variables) if isinstance(variables, dict) else {}
+
+
+def _short(value: str | None) -> str:
+    if value is None:
+        return "(unset)"
+    return value if len(value) <= 24 else value[:16] + "…"
 
 
 def plan_deploy(
@@ -234,13 +321,21 @@ def plan_deploy(
     role: PutRole | None = None,
     notes: Sequence[str] = (),
 ) -> Plan:
-    """The steps that take the function and its triggers from ``current`` to ``desired``."""
+    """The steps that take the function and its triggers from ``current`` to ``desired``.
+
+    ``desired`` holds mlayer's layers and ``MLAYER_*`` variables only: what
+    else the function has is kept (``keep_foreign``).
+    """
     wanted = [trigger] if isinstance(trigger, TriggerSpec) else list(trigger)
     steps: list[Step] = [role] if role else []
     all_notes: list[str] = list(notes)
+    owned_layers = frozenset(layer_name_of(arn) for arn in desired.layers)
     if current is None:
         steps.append(CreateFunction(desired))
     else:
+        desired, kept = keep_foreign(desired, current)
+        if kept:
+            all_notes.append(kept)
         if current.code_sha256 != desired.code_sha256 or current.architecture != desired.arch:
             steps.append(UpdateCode(desired.name, desired.arch))
         changes = _configuration_changes(desired, current)
@@ -252,24 +347,65 @@ def plan_deploy(
         if existing is None:
             steps.append(CreateTrigger(desired.name, spec))
             continue
-        trigger_changes = _trigger_changes(spec, existing)
+        trigger_changes = trigger_changes_of(spec, existing)
         if trigger_changes:
             steps.append(UpdateTrigger(existing.uuid, existing.source_arn, trigger_changes))
+            if _to_safe_defaults(trigger_changes):
+                all_notes.append(
+                    f"the trigger from {existing.source_arn} moves from Lambda's defaults "
+                    "(retry a failing batch until its records expire) to mlayer's: "
+                    f"{spec.describe_options()}"
+                )
         if existing.starting_position and existing.starting_position != spec.starting_position:
             all_notes.append(
                 f"the trigger keeps starting position {existing.starting_position}: "
                 "Lambda cannot change it on an existing mapping"
             )
+    if any(_drops_records(spec) for spec in wanted):
+        all_notes.append(
+            "records that exhaust their retries or outlive the record age are dropped: "
+            "pass --on-failure ARN (SQS/SNS/S3) to keep them"
+        )
     sources = {spec.source_arn for spec in wanted}
     others = [t.source_arn for t in triggers if t.source_arn not in sources]
     if others:
         all_notes.append("left untouched: other triggers from " + ", ".join(others))
-    return Plan(tuple(steps), tuple(all_notes))
+    outcome = Outcome(
+        desired.name,
+        desired.layers,
+        owned_layers,
+        tuple(sorted(owned_environment(dict(desired.environment)).items())),
+    )
+    return Plan(
+        tuple(steps),
+        tuple(all_notes),
+        revision_id=current.revision_id if current else "",
+        outcome=outcome,
+    )
 
 
-def _trigger_changes(
+def _drops_records(spec: TriggerSpec) -> bool:
+    finite = (
+        spec.maximum_retries != LAMBDA_DEFAULT_MAXIMUM_RETRIES
+        or spec.maximum_record_age != LAMBDA_DEFAULT_MAXIMUM_RECORD_AGE
+    )
+    return finite and not spec.on_failure
+
+
+def _to_safe_defaults(changes: Sequence[tuple[str, object, object]]) -> bool:
+    """Whether ``changes`` move a mapping from Lambda's defaults to mlayer's."""
+    lambdas = {
+        "BisectBatchOnFunctionError": (False, SAFE_BISECT_ON_ERROR),
+        "MaximumRetryAttempts": (LAMBDA_DEFAULT_MAXIMUM_RETRIES, SAFE_MAXIMUM_RETRIES),
+        "MaximumRecordAgeInSeconds": (LAMBDA_DEFAULT_MAXIMUM_RECORD_AGE, SAFE_MAXIMUM_RECORD_AGE),
+    }
+    return any(lambdas.get(name) == (old, new) for name, old, new in changes)
+
+
+def trigger_changes_of(
     spec: TriggerSpec, existing: TriggerState
 ) -> tuple[tuple[str, object, object], ...]:
+    """The fields of ``existing`` to change so it matches ``spec``, as (field, old, new)."""
     observed: dict[str, object] = {
         "BatchSize": existing.batch_size,
         "BisectBatchOnFunctionError": existing.bisect_on_error,
@@ -337,9 +473,18 @@ def plan_relink(
                 {"Variables": dict(environment)},
             )
         )
+    after = current.environment if environment is None else environment
+    outcome = Outcome(
+        current.name,
+        tuple(layers),
+        frozenset({model_layer}),
+        tuple(sorted(owned_environment(after).items())),
+    )
     if not changes:
-        return Plan((), (f"{current.name} already links {short_arn(model_layer_arn)}",))
-    return Plan((UpdateConfiguration(current.name, tuple(changes)),))
+        notes = (f"{current.name} already links {short_arn(model_layer_arn)}",)
+        return Plan((), notes, revision_id=current.revision_id, outcome=outcome)
+    steps = (UpdateConfiguration(current.name, tuple(changes)),)
+    return Plan(steps, revision_id=current.revision_id, outcome=outcome)
 
 
 @dataclass(frozen=True)
