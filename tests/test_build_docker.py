@@ -53,9 +53,13 @@ def test_docker_build_of_the_example_passes_verification(project: Path) -> None:
     assert f"in {IMAGE}" in result.stderr
     built = json.loads(result.stdout)
     assert built["versions"]["scikit-learn"] == "1.7.2"
-    # the output belongs to the calling user, not to the container's root
-    site = project / "build" / "deps" / "python"
-    assert (site / "sklearn").stat().st_uid == os.getuid()
+    # the output belongs to the calling user, not to the container's root, and the
+    # build's own directory is gone: only the zip and its manifest are in build/
+    assert Path(built["zip"]).stat().st_uid == os.getuid()
+    assert sorted(p.name for p in (project / "build").iterdir()) == [
+        "deps-build.json",
+        "deps-layer.zip",
+    ]
     # bookworm's glibc (2.36) is newer than Lambda's python3.11 (2.26): the tags held
     manifest = json.loads((project / "build" / "deps-build.json").read_text())
     for name, package in manifest["packages"].items():
@@ -88,8 +92,10 @@ def test_docker_prune_traces_the_model_in_the_container(
     assert "the pruned layer predicts the same 4 results" in result.stderr
     built = json.loads(result.stdout)
     assert built["upload"] == "direct" and built["pruned_modules"] > 500
-    site = project / "build" / "deps" / "python"
-    assert not list(site.rglob("*.py")) and not (site / "sklearn" / "ensemble").exists()
+    with zipfile.ZipFile(built["zip"]) as archive:
+        names = archive.namelist()
+    assert not [n for n in names if n.endswith(".py")]
+    assert not [n for n in names if n.startswith("python/sklearn/ensemble/")]
 
 
 @needs_image

@@ -22,6 +22,16 @@ _MANYLINUX = re.compile(r"manylinux_(\d+)_(\d+)_|manylinux(2014|2010|1)_")
 _LEGACY = {"2014": (2, 17), "2010": (2, 12), "1": (2, 5)}
 
 
+def layer_site(out: Path) -> Path:
+    """The layer's python/ directory, unzipped from the build's zip (a build keeps no
+    tree in --out: only the zip and its manifest)."""
+    unzipped = out.parent / f"{out.name}-unzipped"
+    if not unzipped.is_dir():
+        with zipfile.ZipFile(out / "deps-layer.zip") as archive:
+            archive.extractall(unzipped)
+    return unzipped / "python"
+
+
 def wheel_tags(site: Path) -> dict[str, list[str]]:
     return {
         info.name: [
@@ -124,7 +134,7 @@ def test_example_layer_imports_scikit_learn_in_a_separate_interpreter(
 
 
 def test_python311_layer_has_no_wheel_above_glibc_2_26(example_build: dict) -> None:  # type: ignore[type-arg]
-    tags = wheel_tags(Path(example_build["out"]) / "deps" / "python")
+    tags = wheel_tags(layer_site(Path(example_build["out"])))
     assert {"numpy-2.2.6.dist-info", "scikit_learn-1.7.2.dist-info"} <= set(tags)
     for dist_info, listed in tags.items():
         for tag in listed:
@@ -149,7 +159,7 @@ def test_manifest_records_installed_versions_tags_and_sizes(example_build: dict)
 
 
 def test_example_layer_is_slim_and_compiled_unchecked(example_build: dict) -> None:  # type: ignore[type-arg]
-    site = Path(example_build["out"]) / "deps" / "python"
+    site = layer_site(Path(example_build["out"]))
     assert not list(site.rglob("*.pyi")) and not list(site.rglob("*.pyx"))
     assert not (site / "sklearn" / "tests").exists()
     assert (site / "numpy" / "_core" / "tests" / "_natype.py").is_file()  # numpy.testing needs it
@@ -190,10 +200,10 @@ def test_no_slim_keeps_tests_and_numpy_imports_after_slimming(project: Path) -> 
         "build-deps", "-r", "requirements.txt", "--builder", "pip", "--out", "full", "--no-slim"
     )
     slim = run_json("build-deps", "-r", "requirements.txt", "--builder", "pip", "--out", "slim")
-    assert (project / "full/deps/python/numpy/_core/tests/test_multiarray.py").is_file()
+    assert (layer_site(project / "full") / "numpy/_core/tests/test_multiarray.py").is_file()
     assert slim["unzipped_bytes"] < full["unzipped_bytes"] - 5_000_000
     done = isolated(
-        project / "slim/deps/python", "import numpy, numpy.testing; print(numpy.eye(2).sum())"
+        layer_site(project / "slim"), "import numpy, numpy.testing; print(numpy.eye(2).sum())"
     )
     assert done.returncode == 0 and done.stdout.strip() == "2.0", done.stderr
 
@@ -201,7 +211,7 @@ def test_no_slim_keeps_tests_and_numpy_imports_after_slimming(project: Path) -> 
 def test_sourceless_layer_has_no_sources_and_imports(project: Path) -> None:
     (project / "requirements.txt").write_text(NUMPY)
     run_json("build-deps", "-r", "requirements.txt", "--builder", "pip", "--sourceless")
-    site = project / "build/deps/python"
+    site = layer_site(project / "build")
     assert not list(site.rglob("*.py"))
     assert (site / "numpy/__init__.pyc").is_file()
     done = isolated(site, "import numpy; print(numpy.arange(3).sum())")
@@ -213,7 +223,7 @@ def test_arm64_layer_holds_only_aarch64_wheels(project: Path) -> None:
     (project / "requirements.txt").write_text(NUMPY)
     result = run("build-deps", "-r", "requirements.txt", "--builder", "pip", "--arch", "arm64")
     assert result.exit_code == 0, result.stderr
-    tags = wheel_tags(project / "build/deps/python")
+    tags = wheel_tags(layer_site(project / "build"))
     assert tags and all(t.endswith("_aarch64") for listed in tags.values() for t in listed), tags
     assert all(glibc_of(t) <= (2, 26) for listed in tags.values() for t in listed)  # type: ignore[operator]
     assert "not verified" in result.stderr  # no aarch64 Python here: said, not hidden
@@ -283,7 +293,7 @@ def test_prune_keeps_what_the_model_uses_and_predicts_the_same(
     manifest = json.loads((out / "deps-build.json").read_text())
     modules = set(manifest["modules"])
     assert {"sklearn.linear_model._logistic", "sklearn.feature_extraction.text"} <= modules
-    site = out / "deps" / "python"
+    site = layer_site(out)
     assert (site / "sklearn/utils/_repr_html/estimator.css").is_file()  # read at import
     assert not (site / "sklearn/ensemble").exists()
     assert not list(site.rglob("*.py"))  # --prune ships sourceless bytecode

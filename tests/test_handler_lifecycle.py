@@ -15,6 +15,7 @@ import pytest
 from conftest import ROOT
 
 from mlayer.actions import package_model
+from mlayer.build.archive import safe_extract
 
 sys.path.insert(0, str(Path(__file__).parent / "events"))
 from lambda_child import run_handler
@@ -26,7 +27,8 @@ OTHER_SKLEARN = b"1.6.1"
 
 def model_layer(files: list[Path], out: Path, label: str = "v1") -> Path:
     """The model layer's directory as Lambda mounts it (/opt/mlayer-model)."""
-    package_model(files, label, out)
+    _, summary = package_model(files, label, out)
+    safe_extract(summary.path, out / "model")  # as Lambda unpacks the layer under /opt
     return out / "model" / "mlayer-model"
 
 

@@ -42,7 +42,7 @@ def test_missing_function_name_says_how_to_set_it(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('memroy = 1\n', "unknown setting 'memroy'"),
+        ("memroy = 1\n", "unknown setting 'memroy'"),
         ('memory = "big"\n', "memory must be a int"),
         ("memory = \n", "not valid TOML"),
     ],
@@ -57,3 +57,30 @@ def test_bad_config_names_the_file_and_key(tmp_path: Path, text: str, message: s
 def test_explicit_config_must_exist(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="does not exist"):
         load_settings({}, config=str(tmp_path / "other.toml"))
+
+
+def test_file_values_go_through_the_converter_and_errors_name_file_and_key(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path / "mlayer.toml", "memory = 256\nbatch-size = 0\n")
+    seen: list[tuple[str, object]] = []
+
+    def convert(name: str, value: object) -> object:
+        seen.append((name, value))
+        if name == "batch_size":
+            raise ValueError(f"{value} is not in the range 1<=x<=10000")
+        return value
+
+    with pytest.raises(UsageError) as refused:
+        load_settings({}, cwd=tmp_path, convert=convert)
+    assert str(refused.value) == f"{path}: batch-size 0 is not in the range 1<=x<=10000"
+    assert seen == [("memory", 256), ("batch_size", 0)]
+
+
+def test_keys_no_flag_has_keep_the_type_check_and_get_the_name_rule(tmp_path: Path) -> None:
+    write(tmp_path / "mlayer.toml", "model-layer-name = 3\n")
+    with pytest.raises(UsageError, match="model-layer-name must be a str"):
+        load_settings({}, cwd=tmp_path, convert=lambda _name, value: value)
+    write(tmp_path / "mlayer.toml", 'model-layer-name = "my model"\n')
+    with pytest.raises(UsageError, match="model-layer-name 'my model' is not a Lambda layer name"):
+        load_settings({}, cwd=tmp_path)

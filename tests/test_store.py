@@ -147,4 +147,84 @@ def test_fetch_says_where_it_looked(aws: Account, tmp_path: Path) -> None:
     message = str(caught.value)
     assert f"fn-model:{version}" in message
     assert "local store" in message and f"s3://{aws.bucket}/" in message
-    assert "download URL" in message and "--model-zip" in message
+    assert "--model-zip" in message
+    # the s3:// location was not fetched, and the message does not say it was
+    tried = message.split("tried ", 1)[1].split(" (", 1)[0]
+    assert "download URL" not in tried
+    assert "Lambda gave no download URL: s3://" in message
+
+
+def presigned_http_url(aws: Account, source: Path) -> str:
+    """A plain-http download URL, as an emulator's Lambda gives for a layer."""
+    s3 = aws.client("s3")
+    s3.upload_file(str(source), aws.bucket, "elsewhere/layer.zip")
+    url: str = s3.generate_presigned_url(
+        "get_object", Params={"Bucket": aws.bucket, "Key": "elsewhere/layer.zip"}
+    )
+    assert url.startswith("http://")
+    return url
+
+
+def test_an_http_url_is_followed_when_an_endpoint_url_is_configured(
+    aws: Account, tmp_path: Path
+) -> None:
+    source = make_zip(tmp_path / "model.zip", "served over http")
+    client, code_sha256, version = published_layer(aws, source)
+    got = fetch_layer_zip(
+        client,
+        ArtifactStore(tmp_path / "store"),
+        layer_name="fn-model",
+        version=version,
+        code_sha256=code_sha256,
+        location=presigned_http_url(aws, source),
+        bucket=None,
+        allow_http=True,
+    )
+    assert got.source == "url" and got.path.read_bytes() == source.read_bytes()
+
+
+def test_an_http_url_is_not_followed_without_an_endpoint_url(aws: Account, tmp_path: Path) -> None:
+    source = make_zip(tmp_path / "model.zip", "over http")
+    client, code_sha256, version = published_layer(aws, source)
+    url = presigned_http_url(aws, source)
+    with pytest.raises(NotFound) as caught:
+        fetch_layer_zip(
+            client,
+            ArtifactStore(tmp_path / "store"),
+            layer_name="fn-model",
+            version=version,
+            code_sha256=code_sha256,
+            location=url,
+            bucket=None,
+        )
+    message = str(caught.value)
+    assert "tried the local store" in message and "followed only with --endpoint-url" in message
+    assert "X-Amz-Signature" not in message  # a presigned URL's credentials stay out
+
+
+def test_invoke_local_follows_the_emulators_http_url(
+    aws: Account, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """local_zips tells the store that an endpoint URL is configured."""
+    from dataclasses import replace
+
+    from mlayer import actions
+    from mlayer.settings import load_settings
+
+    source = make_zip(project / "model.zip", "linked model")
+    _, _, version = published_layer(aws, source)
+    url = presigned_http_url(aws, source)
+
+    class Emulator(Aws):
+        def layer_version(self, name: str, number: int):  # type: ignore[no-untyped-def]
+            return replace(super().layer_version(name, number), location=url)
+
+    settings = load_settings({"function_name": "fn", "endpoint_url": aws.endpoint}, cwd=project)
+    layers = actions.local_zips(
+        settings,
+        deps_zip=str(source),
+        model_version=version,
+        aws=lambda: Emulator(REGION, endpoint_url=aws.endpoint),
+    )
+    assert layers[1].path.read_bytes() == source.read_bytes()
+    assert layers[1].origin == f"fn-model:{version} from url"

@@ -9,12 +9,14 @@ refusal leaves AWS as it was.
 from __future__ import annotations
 
 import shutil
+import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from mlayer import executor, gate, local
+from mlayer import executor, gate, local, lock
 from mlayer.aws import (
     Aws,
     FunctionState,
@@ -41,7 +43,7 @@ from mlayer.build.layer import (
     pinned_versions,
 )
 from mlayer.build.manifest import MANIFEST_FILE, check_model_modules, read_manifest
-from mlayer.errors import MlayerError, NotFound, UsageError
+from mlayer.errors import AwsError, MlayerError, NotFound, UsageError
 from mlayer.gate import MISMATCH_ENV, GateResult
 from mlayer.model import MANIFEST_NAME, MODEL_DIR, ModelManifest, build_manifest, parse_description
 from mlayer.plan import (
@@ -66,6 +68,7 @@ from mlayer.policy import (
 from mlayer.settings import Settings
 from mlayer.store import ArtifactStore, fetch_layer_zip
 from mlayer.targets import resolve_target
+from mlayer.validate import account_mismatch, check_role_name, region_mismatch
 
 HANDLER = "mlayer_handler.lambda_handler"
 # The deployed model's content hash (prefix), which the handler checks at init.
@@ -229,17 +232,37 @@ def _say_would_publish(
 
 
 def package_model(
-    files: list[Path], label: str | None, out: Path
+    files: list[Path],
+    label: str | None,
+    out: Path,
+    *,
+    trust_globals: tuple[str, ...] = (),
+    allow_version_mismatch: bool = False,
 ) -> tuple[ModelManifest, ZipSummary]:
-    """Check the joblib files and zip them with their manifest under mlayer-model/."""
-    manifest = build_manifest(files, label)
-    staging = out / "model" / MODEL_DIR
-    shutil.rmtree(staging.parent, ignore_errors=True)
-    staging.mkdir(parents=True)
-    for path in files:
-        shutil.copyfile(path, staging / path.name)
-    (staging / MANIFEST_NAME).write_text(manifest.to_json())
-    summary = write_zip(directory_entries(staging.parent), out / MODEL_ZIP_NAME)
+    """Check the joblib files and zip them with their manifest under mlayer-model/.
+
+    Only ``out/model-layer.zip`` is written (atomically replaced); the files are
+    staged in a fresh temporary directory removed afterwards, so nothing in
+    ``out`` that mlayer did not create is touched (``--out .`` may hold the
+    user's own ``model/``).
+    """
+    manifest = build_manifest(
+        files,
+        label,
+        trust_globals=trust_globals,
+        allow_version_mismatch=allow_version_mismatch,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".mlayer-model-", dir=out))
+    try:
+        staging = work / MODEL_DIR
+        staging.mkdir()
+        for path in files:
+            shutil.copyfile(path, staging / path.name)
+        (staging / MANIFEST_NAME).write_text(manifest.to_json())
+        summary = write_zip(directory_entries(work), out / MODEL_ZIP_NAME)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return manifest, summary
 
 
@@ -254,7 +277,13 @@ def publish_model(
 ) -> tuple[ModelManifest, ZipSummary, Published | None]:
     """Check, zip and publish the model files; no Published on a dry run."""
     layer_name = settings.model_layer
-    manifest, summary = package_model(files, settings.label, Path(settings.out))
+    manifest, summary = package_model(
+        files,
+        settings.label,
+        Path(settings.out),
+        trust_globals=settings.trust_global,
+        allow_version_mismatch=settings.allow_version_mismatch,
+    )
     deps_name = settings.deps_layer_name or settings.function_name
     deps = next(iter(aws.layer_versions(settings.deps_layer)), None) if deps_name else None
     check_modules(settings, deps, files)
@@ -502,43 +531,66 @@ def check_function_size(deps: LayerVersion, model: LayerVersion, code_bytes: int
         raise UsageError(problem)
 
 
-def _check_range(flag: str, value: int, allowed: str, ok: bool) -> None:
-    if not ok:
-        raise UsageError(f"--{flag} {value} is out of range: use {allowed}")
+def given_sources(settings: Settings, aws: Aws) -> list[tuple[str, str]]:
+    """(flag, ARN) of the stream sources given by flag or file, refused (no call) when
+    in another region than the function's: Lambda reads streams in its own region only.
+    The ranges of the mapping's options are the flags' types (cli), file values included."""
+    given = [
+        (flag, arn)
+        for flag, arn in (
+            ("--stream-arn", settings.stream_arn),
+            ("--table-stream-arn", settings.table_stream_arn),
+        )
+        if arn
+    ]
+    for flag, arn in given:
+        problem = region_mismatch(flag, arn, aws.region)
+        if problem:
+            raise UsageError(problem)
+    return given
+
+
+def _check_source_exists(aws: Aws, flag: str, arn: str) -> None:
+    """Refuse a source that cannot be read; one in another account says so (asked of
+    STS only then, so a deploy makes no extra call when the stream is there)."""
+    kinesis = source_kind(arn) == "kinesis"
+    try:
+        exists = aws.stream_exists(arn) if kinesis else aws.table_stream_exists(arn)
+    except AwsError:
+        exists = False  # AccessDenied, as AWS answers for another account's stream
+        if not account_mismatch(flag, arn, aws.account_id()):
+            raise
+    if exists:
+        return
+    other_account = account_mismatch(flag, arn, aws.account_id())
+    if other_account:
+        raise UsageError(other_account)
+    if kinesis:
+        raise NotFound(f"Kinesis stream {arn} not found: create it or fix {flag}")
+    raise NotFound(
+        f"DynamoDB table stream {arn} not found: enable the table's stream "
+        f"(NEW_IMAGE or NEW_AND_OLD_IMAGES) or fix {flag}"
+    )
 
 
 def trigger_specs(settings: Settings, aws: Aws, triggers: list[TriggerState]) -> list[TriggerSpec]:
     """The stream triggers the function should have, each checked to exist."""
     retries, age = settings.maximum_retries, settings.maximum_record_age
-    _check_range(
-        "maximum-retries", retries, "-1 (until expiry) or 0..10000", -1 <= retries <= 10000
-    )
-    _check_range(
-        "maximum-record-age",
-        age,
-        "-1 (until expiry) or 60..604800",
-        age == -1 or 60 <= age <= 604800,
-    )
     factor = settings.parallelization_factor
-    _check_range("parallelization-factor", factor, "1..10", 1 <= factor <= 10)
     if settings.on_failure:
         destination_actions(settings.on_failure)  # refuses what is not SQS, SNS or S3
 
-    sources = [arn for arn in (settings.stream_arn, settings.table_stream_arn) if arn]
-    sources = sources or [t.source_arn for t in triggers]
+    given = given_sources(settings, aws)
+    sources = [arn for _flag, arn in given] or [t.source_arn for t in triggers]
     if not sources:
         raise UsageError(
             "no stream to trigger from: pass --stream-arn ARN (a Kinesis stream) or "
             "--table-stream-arn ARN (a DynamoDB table stream)"
         )
+    flags = {arn: flag for flag, arn in given}
     for arn in sources:
-        if source_kind(arn) == "kinesis" and not aws.stream_exists(arn):
-            raise NotFound(f"Kinesis stream {arn} not found: create it or fix --stream-arn")
-        if source_kind(arn) == "dynamodb" and not aws.table_stream_exists(arn):
-            raise NotFound(
-                f"DynamoDB table stream {arn} not found: enable the table's stream "
-                "(NEW_IMAGE or NEW_AND_OLD_IMAGES) or fix --table-stream-arn"
-            )
+        default_flag = "--stream-arn" if source_kind(arn) == "kinesis" else "--table-stream-arn"
+        _check_source_exists(aws, flags.get(arn, default_flag), arn)
     return [
         TriggerSpec(
             arn,
@@ -583,6 +635,13 @@ def execution_role(
         if settings.role:
             raise UsageError("pass either --role ARN or --create-role, not both")
         role_name = f"{name}-mlayer"
+        try:
+            check_role_name(role_name)  # IAM allows 64 characters, Lambda's names 64 too
+        except ValueError as exc:
+            raise UsageError(
+                f"--create-role would name the role {role_name!r}, which {exc}: pass "
+                "--role ARN of a role you made, or use a function name of at most 57 characters"
+            ) from None
         policy = iam_policy(settings, aws, sources=sources, sink=sink)
         existing = aws.role_arn(role_name)
         arn = existing or f"arn:aws:iam::{aws.account_id()}:role/{role_name}"
@@ -647,12 +706,26 @@ def deploy(
     dry_run: bool,
     on_step: Callable[[str], None],
 ) -> DeployResult:
-    plan, spec, current = plan_function(settings, aws, model_version)
-    code_path = Path(settings.out) / FUNCTION_ZIP_NAME
-    if not dry_run:
-        executor.apply(plan, aws, code=code_path.read_bytes, on_step=on_step)
+    """Plan the deploy and, unless ``dry_run``, apply it: the plan is read while
+    holding this machine's lock on the function, so two deploys run one after
+    the other, the second planned from what the first left."""
+    if dry_run:
+        plan, spec, current = plan_function(settings, aws, model_version)
+    else:
+        with function_lock(aws, settings.require_function_name(), on_step):
+            plan, spec, current = plan_function(settings, aws, model_version)
+            code_path = Path(settings.out) / FUNCTION_ZIP_NAME
+            executor.apply(plan, aws, code=code_path.read_bytes, on_step=on_step)
     arn = current.arn if current else _function_arn(aws, spec.name, dry_run)
-    return DeployResult(arn, spec.layers, plan, applied=not dry_run)
+    layers = plan.outcome.layers if plan.outcome else spec.layers
+    return DeployResult(arn, layers, plan, applied=not dry_run)
+
+
+def function_lock(
+    aws: Aws, function_name: str, on_wait: Callable[[str], None]
+) -> AbstractContextManager[None]:
+    """This machine's lock on deploying or rolling back ``function_name``."""
+    return lock.function_lock(aws.endpoint, aws.region, function_name, on_wait=on_wait)
 
 
 def _function_arn(aws: Aws, name: str, dry_run: bool) -> str:
@@ -694,16 +767,33 @@ def rollback(
     dry_run: bool,
     on_step: Callable[[str], None],
 ) -> DeployResult:
-    """Relink the model layer to ``version`` (or the previous one), through the gate."""
+    """Relink the model layer to ``version`` (or the previous one), through the gate;
+    planned and applied holding this machine's lock on the function, as deploy."""
     name = settings.require_function_name()
     if (version is None) == (not to_previous):
         raise UsageError("pass one of --version N or --to-previous")
+    if dry_run:
+        plan, current, target = plan_rollback(settings, aws, version)
+    else:
+        with function_lock(aws, name, on_step):
+            plan, current, target = plan_rollback(settings, aws, version)
+            rerun = f"mlayer rollback --version {target.version}"
+            executor.apply(plan, aws, code=lambda: b"", on_step=on_step, rerun=rerun)
+    layers = tuple(target.arn if layer_name_of(a) == target.name else a for a in current.layers)
+    return DeployResult(current.arn, layers, plan, applied=not dry_run)
+
+
+def plan_rollback(
+    settings: Settings, aws: Aws, version: int | None
+) -> tuple[Plan, FunctionState, LayerVersion]:
+    """Read what exists, check the model, and plan the relink to ``version``
+    (None: the previous one); no changes."""
+    name = settings.require_function_name()
     current = aws.function(name)
     if current is None:
         raise NotFound(f"function {name} does not exist: run mlayer deploy first")
-    if to_previous:
+    if version is None:
         version = previous_model_version(aws, settings.model_layer, current)
-    assert version is not None
     target, pinned, pin_notes = choose_model(aws, settings.model_layer, version, current)
     deps = linked_deps_layer(settings, aws, current)
     checked = (
@@ -713,6 +803,7 @@ def rollback(
     )
     if deps is not None:
         check_function_size(deps, target)
+    # Only the model's variables move; every other one (the user's too) is kept.
     environment = {
         k: v
         for k, v in current.environment.items()
@@ -729,11 +820,8 @@ def rollback(
         plan = plan_relink(current, target.arn, environment)
     except ValueError as exc:
         raise UsageError(f"{exc}: run mlayer deploy to link it") from exc
-    plan = Plan(plan.steps, (*plan.notes, *pin_notes, *checked.notes()))
-    if not dry_run:
-        executor.apply(plan, aws, code=lambda: b"", on_step=on_step)
-    layers = tuple(target.arn if layer_name_of(a) == target.name else a for a in current.layers)
-    return DeployResult(current.arn, layers, plan, applied=not dry_run)
+    plan = replace(plan, notes=(*plan.notes, *pin_notes, *checked.notes()))
+    return plan, current, target
 
 
 # --- status and versions ---------------------------------------------------------
@@ -896,10 +984,18 @@ def iam_policy(
     sources: list[str] | None = None,
     sink: SinkSpec | None = None,
 ) -> dict[str, Any]:
-    """The least-privilege policy for the configured triggers, sink and failure destination."""
+    """The least-privilege policy for the configured triggers, sink and failure destination.
+
+    It refuses what deploy refuses before asking AWS anything: a malformed or
+    wildcard ARN (the option types), a sink name that is not one, a stream in
+    another region.
+    """
     name = settings.require_function_name()
+    sink = sink or parse_sink(settings.sink)
+    if settings.on_failure:
+        destination_actions(settings.on_failure)
     if sources is None:
-        sources = [arn for arn in (settings.stream_arn, settings.table_stream_arn) if arn]
+        sources = [arn for _flag, arn in given_sources(settings, aws)]
         if not sources:
             current = aws.function(name)
             sources = [t.source_arn for t in aws.triggers(name)] if current else []
@@ -908,7 +1004,7 @@ def iam_policy(
         region=aws.region,
         account=aws.account_id(),
         sources=sources,
-        sink=sink or parse_sink(settings.sink),
+        sink=sink,
         on_failure=settings.on_failure,
     )
 
@@ -992,6 +1088,7 @@ def local_zips(
             code_sha256=published.code_sha256,
             location=published.location,
             bucket=settings.bucket,
+            allow_http=settings.endpoint_url is not None,  # an emulator serves plain http
         )
         linked_note = " (linked by the function)" if version is None else ""
         layers.append(

@@ -25,16 +25,28 @@ from mlayer.build.layer import Progress
 from mlayer.build.manifest import MANIFEST_FILE
 from mlayer.errors import MlayerError, UsageError
 from mlayer.options import (
+    DESTINATION_ARN,
+    RECORD_AGE,
+    ROLE_ARN,
+    STREAM_ARN,
     bucket_option,
     dry_run_option,
+    file_value_converter,
     global_options,
     global_values,
     layer_name_option,
     out_option,
 )
 from mlayer.plan import short_arn
-from mlayer.settings import Settings, load_settings
+from mlayer.settings import (
+    SAFE_BISECT_ON_ERROR,
+    SAFE_MAXIMUM_RECORD_AGE,
+    SAFE_MAXIMUM_RETRIES,
+    Settings,
+    load_settings,
+)
 from mlayer.targets import ARCHITECTURES, resolve_target
+from mlayer.validate import check_region
 
 
 class MlayerGroup(click.Group):
@@ -87,12 +99,23 @@ class Output:
 def _settings(ctx: click.Context, **flags: Any) -> tuple[Settings, Output]:
     values = dict(global_values(ctx))
     config = values.pop("config", None)
-    settings = load_settings({**values, **flags}, config)
+    # mlayer.toml's values go through the flags' own types and ranges (names, ARNs,
+    # IntRange, Choice), so a bad file is refused before any work or AWS call.
+    settings = load_settings({**values, **flags}, config, convert=file_value_converter(ctx))
     return settings, Output(settings.json)
 
 
 def _aws(settings: Settings) -> Aws:
-    return Aws(settings.region, settings.profile, settings.endpoint_url)
+    aws = Aws(settings.region, settings.profile, settings.endpoint_url)
+    if settings.region is None:  # from AWS_REGION or the AWS config: not checked yet
+        try:
+            check_region(aws.region)
+        except ValueError as exc:
+            raise UsageError(
+                f"AWS region {aws.region!r} (from AWS_REGION, AWS_DEFAULT_REGION or your "
+                f"AWS config) {exc}"
+            ) from None
+    return aws
 
 
 @contextmanager
@@ -335,6 +358,13 @@ def build_deps(
     default=None,
     help="Publish although the model was saved with other versions than the deps layer has.",
 )
+@click.option(
+    "--trust-global",
+    multiple=True,
+    metavar="MODULE.NAME",
+    help="Accept a global (joblib) or type (skops) outside mlayer's allowlist that you vouch "
+    "for; repeatable; recorded in the manifest.",
+)
 @dry_run_option
 @global_options
 @click.pass_context
@@ -347,6 +377,7 @@ def publish_model(
     out: str | None,
     force: bool,
     allow_version_mismatch: bool | None,
+    trust_global: tuple[str, ...],
     dry_run: bool,
 ) -> None:
     """Zip the model's .joblib FILES (pre-processors first, the model last) into
@@ -360,6 +391,7 @@ def publish_model(
         bucket=bucket,
         out=out,
         allow_version_mismatch=allow_version_mismatch,
+        trust_global=trust_global,
     )
     if not settings.model_files:
         raise UsageError("no model files given: mlayer publish-model PRE1.joblib ... MODEL.joblib")
@@ -425,15 +457,21 @@ def allow_mismatch_option(func: Any) -> Any:
 
 
 @cli.command(short_help="Create or update the function, link the layers, wire the trigger.")
-@click.option("--role", help="Execution role ARN (needed to create the function).")
+@click.option("--role", type=ROLE_ARN, help="Execution role ARN (needed to create the function).")
 @click.option(
     "--create-role",
     is_flag=True,
     default=None,
     help="Create (or update) the role <function>-mlayer with the least-privilege policy.",
 )
-@click.option("--stream-arn", help="Kinesis stream ARN that triggers the function.")
-@click.option("--table-stream-arn", help="DynamoDB table stream ARN that triggers the function.")
+@click.option(
+    "--stream-arn", type=STREAM_ARN, help="Kinesis stream ARN that triggers the function."
+)
+@click.option(
+    "--table-stream-arn",
+    type=STREAM_ARN,
+    help="DynamoDB table stream ARN that triggers the function.",
+)
 @click.option(
     "--sink",
     help="Where predictions go: log, dynamodb:TABLE or kinesis:STREAM [default: log].",
@@ -449,17 +487,20 @@ def allow_mismatch_option(func: Any) -> Any:
 @click.option(
     "--bisect-on-error/--no-bisect-on-error",
     default=None,
-    help="Split a failing batch in two and retry each half [default: off].",
+    help="Split a failing batch in two and retry each half (a split uses no retry) "
+    f"[default: {'on' if SAFE_BISECT_ON_ERROR else 'off'}].",
 )
 @click.option(
     "--maximum-retries",
     type=click.IntRange(-1, 10000),
-    help="Retries of a failing batch; -1 until it expires [default: -1].",
+    help="Retries of a failing batch, then its records are dropped (or sent --on-failure); "
+    f"-1 until they expire, the shard blocked meanwhile [default: {SAFE_MAXIMUM_RETRIES}].",
 )
 @click.option(
     "--maximum-record-age",
-    type=click.IntRange(-1, 604800),
-    help="Seconds after which a record is dropped (60..604800); -1 never [default: -1].",
+    type=RECORD_AGE,
+    help="Seconds after which a record is dropped, or sent --on-failure (60..604800); "
+    f"-1 never [default: {SAFE_MAXIMUM_RECORD_AGE}, the streams' default retention].",
 )
 @click.option(
     "--parallelization-factor",
@@ -467,7 +508,9 @@ def allow_mismatch_option(func: Any) -> Any:
     help="Concurrent batches per shard [default: 1]; order per partition key is kept.",
 )
 @click.option(
-    "--on-failure", help="SQS/SNS/S3 ARN that receives records that exhausted their retries."
+    "--on-failure",
+    type=DESTINATION_ARN,
+    help="SQS/SNS/S3 ARN that receives records that exhausted their retries.",
 )
 @click.option("--memory", type=click.IntRange(128, 10240), help="Memory in MB [default: 192].")
 @click.option("--timeout", type=click.IntRange(1, 900), help="Timeout in seconds [default: 60].")
@@ -937,10 +980,20 @@ def cleanup(ctx: click.Context, keep: int | None, delete: tuple[int, ...], dry_r
 
 
 @cli.command("iam-policy", short_help="Print the least-privilege role policy of the function.")
-@click.option("--stream-arn", help="Kinesis stream ARN that triggers the function.")
-@click.option("--table-stream-arn", help="DynamoDB table stream ARN that triggers the function.")
+@click.option(
+    "--stream-arn", type=STREAM_ARN, help="Kinesis stream ARN that triggers the function."
+)
+@click.option(
+    "--table-stream-arn",
+    type=STREAM_ARN,
+    help="DynamoDB table stream ARN that triggers the function.",
+)
 @click.option("--sink", help="log, dynamodb:TABLE or kinesis:STREAM [default: log].")
-@click.option("--on-failure", help="SQS/SNS/S3 ARN for records that exhausted their retries.")
+@click.option(
+    "--on-failure",
+    type=DESTINATION_ARN,
+    help="SQS/SNS/S3 ARN for records that exhausted their retries.",
+)
 @global_options
 @click.pass_context
 def iam_policy(ctx: click.Context, /, **flags: Any) -> None:

@@ -12,9 +12,80 @@ from typing import Any, TypeVar
 
 import click
 
+from mlayer import validate
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 GLOBALS_KEY = "mlayer.globals"
+
+
+class Checked(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.5
+    """A string checked by one of ``mlayer.validate``'s rules, for a flag and its
+    mlayer.toml key alike."""
+
+    def __init__(self, name: str, check: Callable[[str], str]) -> None:
+        self.name = name
+        self._check = check
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        try:
+            return self._check(str(value))
+        except ValueError as exc:
+            self.fail(f"{value!r} {exc}", param, ctx)
+
+
+class RecordAge(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.5
+    """Lambda's MaximumRecordAgeInSeconds: -1 (until the record expires) or 60..604800."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        age: int = click.INT.convert(value, param, ctx)
+        if age != -1 and not 60 <= age <= 604_800:
+            self.fail(f"{age} is not -1 (until the record expires) or in 60..604800", param, ctx)
+        return age
+
+
+FUNCTION_NAME = Checked("function name", validate.check_function_name)
+LAYER_NAME = Checked("layer name", validate.check_layer_name)
+REGION = Checked("region", validate.check_region)
+ENDPOINT_URL = Checked("URL", validate.check_endpoint_url)
+BUCKET = Checked("bucket", validate.check_bucket)
+STREAM_ARN = Checked("ARN", validate.check_stream_source)
+ROLE_ARN = Checked("ARN", validate.check_role_arn)
+DESTINATION_ARN = Checked("ARN", validate.check_destination)
+RECORD_AGE = RecordAge()
+
+
+def _options(command: click.Command) -> dict[str, click.Parameter]:
+    return {p.name: p for p in command.params if isinstance(p, click.Option) and p.name}
+
+
+def file_value_converter(ctx: click.Context) -> Callable[[str, Any], Any]:
+    """Converts a mlayer.toml value with the option of the same name, so the file
+    gets the flag's own type and range: this command's option, else the first
+    command's that has one; a key no option has comes back as it is.
+
+    The converter raises ``ValueError`` with click's reason (e.g. ``0 is not in
+    the range 1<=x<=10000``); ``settings`` names the file and key.
+    """
+    own = _options(ctx.command)
+    root = ctx.find_root().command
+    commands = root.commands.values() if isinstance(root, click.Group) else ()
+    others = [_options(command) for command in commands]
+
+    def convert(name: str, value: Any) -> Any:
+        param = own.get(name) or next((o[name] for o in others if name in o), None)
+        if param is None:
+            return value
+        try:
+            if param.multiple:
+                return tuple(param.type.convert(v, param, ctx) for v in value)
+            return param.type.convert(value, param, ctx)
+        except click.BadParameter as exc:
+            raise ValueError(exc.message.rstrip(".")) from None
+
+    return convert
 
 
 def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -37,15 +108,20 @@ _GLOBAL_OPTIONS = [
     _global(
         "--config", type=click.Path(dir_okay=False), help="Settings file [default: ./mlayer.toml]."
     ),
-    _global("--region", help="AWS region [default: from your AWS config]."),
+    _global("--region", type=REGION, help="AWS region [default: from your AWS config]."),
     _global("--profile", help="AWS profile from your AWS config."),
     _global(
         "--endpoint-url",
+        type=ENDPOINT_URL,
         envvar="AWS_ENDPOINT_URL",
         show_envvar=True,
         help="Send AWS calls to this endpoint (LocalStack, moto).",
     ),
-    _global("--function-name", help="The Lambda function; layer names default from it."),
+    _global(
+        "--function-name",
+        type=FUNCTION_NAME,
+        help="The Lambda function; layer names default from it.",
+    ),
     _global(
         "--json",
         "json",
@@ -72,13 +148,17 @@ def dry_run_option(func: F) -> F:
 
 def layer_name_option(kind: str) -> Callable[[F], F]:
     return click.option(
-        "--layer-name", help=f"Name of the {kind} layer [default: <function-name>-{kind}]."
+        "--layer-name",
+        type=LAYER_NAME,
+        help=f"Name of the {kind} layer [default: <function-name>-{kind}].",
     )
 
 
 def bucket_option(func: F) -> F:
     return click.option(
-        "--bucket", help="S3 bucket for zips over Lambda's 50 MB direct upload limit."
+        "--bucket",
+        type=BUCKET,
+        help="S3 bucket for zips over Lambda's 50 MB direct upload limit.",
     )(func)
 
 

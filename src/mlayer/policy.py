@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlayer.errors import UsageError
+from mlayer.validate import check_resource_name
 
 SINK_KINDS = ("log", "dynamodb", "kinesis")
 
@@ -76,16 +77,23 @@ def parse_sink(value: str) -> SinkSpec:
     value = value.strip()
     if value == "log":
         return SinkSpec("log")
+    spec = None
     if value.startswith("arn:"):
         parts = value.split(":", 5)
         if len(parts) == 6 and parts[2] == "dynamodb" and parts[5].startswith("table/"):
-            return SinkSpec("dynamodb", parts[5].split("/")[1])
+            spec = SinkSpec("dynamodb", parts[5].split("/")[1])
         if len(parts) == 6 and parts[2] == "kinesis" and parts[5].startswith("stream/"):
-            return SinkSpec("kinesis", parts[5].split("/")[1])
+            spec = SinkSpec("kinesis", parts[5].split("/")[1])
     else:
         kind, _, name = value.partition(":")
         if kind in SINK_KINDS and kind != "log" and name and "/" not in name:
-            return SinkSpec(kind, name)
+            spec = SinkSpec(kind, name)
+    if spec is not None:
+        try:
+            check_resource_name(spec.name)  # no wildcard reaches the role's policy
+        except ValueError as exc:
+            raise UsageError(f"--sink {value!r}: {spec.name!r} {exc}") from None
+        return spec
     raise UsageError(
         f"--sink {value!r} is not a sink: use log, dynamodb:TABLE, kinesis:STREAM "
         "or the table's or stream's ARN"
@@ -127,7 +135,15 @@ def role_policy(
     sink: SinkSpec,
     on_failure: str | None = None,
 ) -> dict[str, Any]:
-    """The minimal inline policy for the function's execution role."""
+    """The minimal inline policy for the function's execution role.
+
+    Every resource is exactly one: a wildcard ARN, which would grant the role every
+    stream or queue it matches, is refused (``iam-policy`` and ``deploy
+    --create-role`` both build the policy here).
+    """
+    for arn in [*sources, *([on_failure] if on_failure else [])]:
+        if "*" in arn or "?" in arn:
+            raise UsageError(f"{arn} has a wildcard: name exactly one stream, queue or topic")
     log_group = f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{function_name}"
     statements = [
         _statement("CreateLogGroup", ["logs:CreateLogGroup"], [log_group]),

@@ -9,13 +9,37 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlayer import validate
 from mlayer.errors import UsageError
 
 CONFIG_NAME = "mlayer.toml"
+
+# mlayer's defaults for the stream trigger, chosen so that no record can stall a
+# shard for long (Lambda's own, -1/-1/off, retry a failing batch until its
+# records expire: up to the stream's retention, the shard blocked meanwhile).
+# Lambda's stream semantics (docs.aws.amazon.com/lambda/latest/dg/
+# kinesis-on-failure-destination.html): a function error is retried until the
+# retries are used up or the record is too old; bisecting splits the failed
+# batch in two, and a split does not use up a retry.
+# - Bisect on: a record that crashes the whole invocation (the handler reports
+#   undecodable records one by one, so this is what is left: a model error,
+#   a timeout, out of memory) is cornered in log2(batch) splits, for free.
+SAFE_BISECT_ON_ERROR = True
+# - 3 retries: enough for what passes (a throttled sink, a cold start that
+#   timed out); a batch that keeps failing holds its shard for at most 4
+#   invocations of the cornered batch, then is dropped (or sent --on-failure).
+SAFE_MAXIMUM_RETRIES = 3
+# - One day: the default retention of Kinesis streams and DynamoDB streams, so
+#   on such a stream no record it still holds is dropped for its age (a
+#   TRIM_HORIZON start or a backlog loses nothing); it bounds what retries do
+#   not: failures before the function runs (throttling), which Lambda retries
+#   until the record is too old, up to 7 days on a stream kept longer.
+SAFE_MAXIMUM_RECORD_AGE = 86400
 
 
 @dataclass(frozen=True)
@@ -54,6 +78,7 @@ class Settings:
     # publish-model
     model_files: tuple[str, ...] = ()
     label: str | None = None
+    trust_global: tuple[str, ...] = ()  # --trust-global MODULE.NAME (repeatable)
     # deploy
     role: str | None = None
     stream_arn: str | None = None
@@ -68,9 +93,9 @@ class Settings:
     allow_version_mismatch: bool = False
     table_stream_arn: str | None = None
     sink: str = "log"
-    bisect_on_error: bool = False
-    maximum_retries: int = -1  # Lambda's default: until the record expires
-    maximum_record_age: int = -1  # seconds; -1: until the stream drops it
+    bisect_on_error: bool = SAFE_BISECT_ON_ERROR
+    maximum_retries: int = SAFE_MAXIMUM_RETRIES
+    maximum_record_age: int = SAFE_MAXIMUM_RECORD_AGE  # seconds
     parallelization_factor: int = 1
     on_failure: str | None = None
     create_role: bool = False
@@ -98,13 +123,31 @@ class Settings:
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "config_path"}
 
+# Converts one file value (setting name, value), or raises ValueError with the reason,
+# starting with the value; the CLI passes options.file_value_converter, which applies
+# the flag of the same name.
+Converter = Callable[[str, Any], Any]
+# Settings that only the file sets, under no flag of their name (--layer-name sets them).
+_FILE_ONLY_CHECKS: dict[str, Callable[[str], str]] = {
+    "deps_layer_name": validate.check_layer_name,
+    "model_layer_name": validate.check_layer_name,
+}
+
 
 def load_settings(
-    flags: dict[str, Any], config: str | None = None, cwd: Path | None = None
+    flags: dict[str, Any],
+    config: str | None = None,
+    cwd: Path | None = None,
+    convert: Converter | None = None,
 ) -> Settings:
-    """Merge defaults, the config file and the flags that were given (not None)."""
+    """Merge defaults, the config file and the flags that were given (not None).
+
+    Each file value is type-checked, then passed through ``convert`` (the flag's
+    own type and range), so a bad value is refused naming the file and key before
+    any command runs.
+    """
     path = Path(config) if config else (cwd or Path.cwd()) / CONFIG_NAME
-    from_file = _read_config(path, explicit=config is not None)
+    from_file = _read_config(path, explicit=config is not None, convert=convert)
     values: dict[str, Any] = {**from_file}
     values.update({k: v for k, v in flags.items() if v is not None and v != ()})
     if from_file:
@@ -112,7 +155,7 @@ def load_settings(
     return Settings(**values)
 
 
-def _read_config(path: Path, *, explicit: bool) -> dict[str, Any]:
+def _read_config(path: Path, *, explicit: bool, convert: Converter | None) -> dict[str, Any]:
     if not path.exists():
         if explicit:
             raise UsageError(f"config file {path} does not exist")
@@ -129,8 +172,26 @@ def _read_config(path: Path, *, explicit: bool) -> dict[str, Any]:
         if name == "model_files" or name not in _FIELDS:
             known = ", ".join(sorted(n.replace("_", "-") for n in _FIELDS))
             raise UsageError(f"{path}: unknown setting {key!r}; known settings: {known}")
-        values[name] = _check_type(path, key, value, _FIELDS[name].default)
+        value = _check_type(path, key, value, _FIELDS[name].default)
+        try:
+            values[name] = _convert(name, value, convert)
+        except ValueError as exc:
+            raise UsageError(f"{path}: {key} {exc}") from None
     return values
+
+
+def _convert(name: str, value: Any, convert: Converter | None) -> Any:
+    """The value as the flag of its name would take it; ValueError says why not,
+    starting with the value (``0 is not in the range 1<=x<=10000``)."""
+    if convert is not None:
+        value = convert(name, value)
+    check = _FILE_ONLY_CHECKS.get(name)
+    if check is not None:
+        try:
+            check(value)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} {exc}") from None
+    return value
 
 
 def _check_type(path: Path, key: str, value: Any, default: Any) -> Any:

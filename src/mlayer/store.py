@@ -112,8 +112,14 @@ def fetch_layer_zip(
     code_sha256: str,
     location: str,
     bucket: str | None,
+    allow_http: bool = False,
 ) -> Fetched:
-    """The zip of a published layer version: from the store, else S3, else its URL."""
+    """The zip of a published layer version: from the store, else S3, else its URL.
+
+    The URL is followed when it is ``https://`` (Lambda's presigned URL), or
+    ``http://`` with ``allow_http`` (an emulator at the configured endpoint URL
+    serves plain HTTP). The refusal lists only the sources actually tried.
+    """
     sha256 = hex_sha256(code_sha256)
     stored = store.get(sha256)
     if stored:
@@ -126,14 +132,22 @@ def fetch_layer_zip(
             return Fetched(store.adopt(partial, sha256), f"s3://{bucket}/{key}")
         partial.unlink(missing_ok=True)
         tried.append(f"s3://{bucket}/{key}")
-    # Lambda's presigned https URL; moto answers an s3:// location with nothing behind it.
-    if location.startswith("https://"):
+    shown = location.split("?", 1)[0]  # a presigned URL's query holds credentials
+    schemes = ("https://", "http://") if allow_http else ("https://",)
+    skipped = ""
+    if location.startswith(schemes):
         partial = store.partial_path()
         if source.download_url(location, partial):
             return Fetched(store.adopt(partial, sha256), "url")
         partial.unlink(missing_ok=True)
-    tried.append(f"its download URL ({location.split('?', 1)[0] or 'none given'})")
+        tried.append(f"its download URL ({shown})")
+    elif location.startswith("http://"):
+        skipped = f" (its download URL {shown} is plain http: followed only with --endpoint-url)"
+    else:
+        # moto, for one, gives an s3:// location with nothing behind it
+        skipped = f" (Lambda gave no download URL: {shown or 'none'})"
     raise NotFound(
         f"cannot get the zip of {layer_name}:{version} (sha256 {sha256[:16]}...): tried "
-        f"{', '.join(tried)}; pass --deps-zip/--model-zip, or --bucket where it was published"
+        f"{', '.join(tried)}{skipped}; pass --deps-zip/--model-zip, or --bucket where it "
+        "was published"
     )

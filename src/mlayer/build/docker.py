@@ -1,8 +1,13 @@
 """The Docker builder, the lambci way, through the ``docker`` SDK.
 
 A build image per runtime (SAM's ``public.ecr.aws/sam/build-pythonX.Y`` by
-default) runs ``pip install ... -t python`` with the project mounted, as the
-calling user so the output is theirs. What corporate users need to reach their
+default) runs ``pip install ... -t python`` as the calling user, so the output
+is theirs. The container sees only what the build needs, each at its own path:
+the requirements file and the files and local projects it names, the sample
+files of ``--prune`` (read-only), the build's own directory and pip's cache
+(read-write); never the working directory, where a ``.netrc`` or
+``.aws/credentials`` would be readable by whatever the build runs (an sdist's
+``setup.py``). What corporate users need to reach their
 index is forwarded: ``PIP_INDEX_URL``, ``PIP_EXTRA_INDEX_URL``, proxies, and a
 CA bundle mounted read-only with ``PIP_CERT`` set; ``--host-network`` runs the
 containers on the host's network.
@@ -20,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from mlayer.build import pip as pip_builder
+from mlayer.build.requirements import read_requirements
 from mlayer.build.verify import PROBE, host_machine
 from mlayer.errors import BuildError
 from mlayer.targets import Target
@@ -86,7 +92,7 @@ class DockerBuilder:
 
     target: Target
     image: str
-    mounts: Sequence[Path]  # read-only, at the same path
+    mounts: Sequence[Path]  # files or directories, read-only, at the same path
     writable: Sequence[Path]  # read-write, at the same path
     host_network: bool = False
     ca_bundle: str | None = None
@@ -208,25 +214,31 @@ class DockerBuilder:
         """``python ARGUMENTS`` in the image (the ``verify.Python`` protocol)."""
         return self._run([self.python().executable, *arguments])
 
+    def volumes(self) -> dict[str, dict[str, str]]:
+        """Host path -> where and how the containers see it (besides the CA bundle)."""
+        volumes = {str(p.resolve()): {"bind": str(p.absolute()), "mode": "ro"} for p in self.mounts}
+        volumes[str(PROBE.parent)] = {"bind": str(PROBE.parent), "mode": "ro"}  # mlayer's scripts
+        for path in self.writable:
+            volumes[str(path.resolve())] = {"bind": str(path.resolve()), "mode": "rw"}
+        # The host's download cache, so a rebuild in a fresh container downloads nothing.
+        cache = pip_cache_dir()
+        volumes[str(cache)] = {"bind": str(cache), "mode": "rw"}
+        return volumes
+
     def _run(
         self, command: list[str], *, stream: bool = False, working_dir: str | None = None
     ) -> tuple[int, str]:
         import docker.errors
 
-        volumes = {str(p.resolve()): {"bind": str(p.resolve()), "mode": "ro"} for p in self.mounts}
-        volumes[str(PROBE.parent)] = {"bind": str(PROBE.parent), "mode": "ro"}
-        for path in self.writable:
-            volumes[str(path.resolve())] = {"bind": str(path.resolve()), "mode": "rw"}
+        volumes = self.volumes()
         environment = {
             "HOME": "/tmp",
             "PIP_DISABLE_PIP_VERSION_CHECK": "1",
             "PIP_ROOT_USER_ACTION": "ignore",
         }
         environment |= {k: os.environ[k] for k in FORWARDED_ENV if os.environ.get(k)}
-        # The host's download cache, so a rebuild in a fresh container downloads nothing.
         cache = pip_cache_dir()
         cache.mkdir(parents=True, exist_ok=True)
-        volumes[str(cache)] = {"bind": str(cache), "mode": "rw"}
         environment["PIP_CACHE_DIR"] = str(cache)
         if self.ca_bundle:
             volumes[str(Path(self.ca_bundle).resolve())] = {"bind": CA_IN_CONTAINER, "mode": "ro"}
@@ -266,11 +278,15 @@ class DockerBuilder:
         return int(status.get("StatusCode", 1)), "\n".join(lines)
 
 
-def mounts_for(paths: Iterable[Path]) -> list[Path]:
-    """The fewest directories that contain ``paths`` (no mount inside another)."""
-    dirs = sorted({(p if p.is_dir() else p.parent).resolve() for p in paths})
-    kept: list[Path] = []
-    for path in dirs:
-        if not any(path.is_relative_to(k) for k in kept):
-            kept.append(path)
-    return kept
+def build_inputs(requirements: Path, samples: Iterable[Path] = ()) -> list[Path]:
+    """What a build container may read from the host, each mounted on its own: the
+    requirements file as pip opens it (resolved: ``install`` passes that path), the
+    ``-r``/``-c`` files and local projects it names (at the paths pip joins from
+    it), and the sample files of ``--prune``."""
+    named = read_requirements(requirements.resolve())
+    paths = [requirements.resolve(), *named.files, *named.local_paths, *samples]
+    unique: list[Path] = []
+    for path in paths:
+        if path.absolute() not in unique:
+            unique.append(path.absolute())
+    return unique

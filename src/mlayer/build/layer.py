@@ -20,13 +20,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from mlayer import __version__
@@ -41,13 +41,17 @@ from mlayer.build.dists import (
     tree_size,
     versions_of,
 )
-from mlayer.build.manifest import cache_key, read_manifest, write_manifest
+from mlayer.build.manifest import MANIFEST_FILE, cache_key, read_manifest, write_manifest
 from mlayer.build.pip import pip_install
 from mlayer.build.prune import prune, strip_extensions
+from mlayer.build.requirements import read_requirements
 from mlayer.build.slim import SlimReport, slim
 from mlayer.build.verify import Python, compile_bytecode, local_python, probe, verify_imports
 from mlayer.errors import BuildError, UsageError
 from mlayer.targets import Target
+
+if TYPE_CHECKING:
+    from mlayer.build.docker import DockerBuilder
 
 DEPS_ZIP_NAME = "deps-layer.zip"
 BUILDERS = ("auto", "pip", "docker")
@@ -123,47 +127,33 @@ def check_requirements(path: Path) -> None:
         raise UsageError(f"requirements file {path} cannot be read: {exc}") from exc
 
 
-def _requirements(path: Path) -> list[tuple[str, Requirement | None]]:
-    """(line, parsed requirement) for each non-comment line; options parse to None."""
-    parsed: list[tuple[str, Requirement | None]] = []
-    for raw in path.read_text().splitlines():
-        line = raw.split(" #", 1)[0].strip() if not raw.lstrip().startswith("#") else ""
-        if not line:
-            continue
-        if line.startswith("-"):
-            parsed.append((line, None))
-            continue
-        try:
-            parsed.append((line, Requirement(line)))
-        except InvalidRequirement as exc:
-            raise UsageError(f"{path}: cannot parse {line!r}: {exc}") from exc
-    return parsed
-
-
 def pinned_versions(requirements: Path) -> dict[str, str]:
-    """``name -> version`` for every requirement pinned with ``==`` (names canonical)."""
+    """``name -> version`` for every requirement pinned with ``==`` (names canonical),
+    in the file and the ``-r`` files it names, whatever else pip's syntax puts on the
+    line (``--hash``, markers, continuations)."""
     pins: dict[str, str] = {}
-    for _line, requirement in _requirements(requirements):
-        if requirement is None:
+    for entry in read_requirements(requirements).lines:
+        if entry.requirement is None:
             continue
-        for spec in requirement.specifier:
+        for spec in entry.requirement.specifier:
             if spec.operator in ("==", "==="):
-                pins[canonicalize_name(requirement.name)] = spec.version
+                pins[canonicalize_name(entry.requirement.name)] = spec.version
     return pins
 
 
 def check_all_pinned(requirements: Path) -> None:
     """``--no-deps`` installs exactly the listed versions: each must be pinned with ==."""
-    for line, requirement in _requirements(requirements):
+    for entry in read_requirements(requirements).lines:
+        line, requirement = entry.text, entry.requirement
         if requirement is None:
             raise UsageError(
-                f"{requirements}: {line!r} cannot be used with --no-deps: list every "
+                f"{entry.path}: {line!r} cannot be used with --no-deps: list every "
                 "package pinned with == (pip freeze gives that list)"
             )
         exact = [s for s in requirement.specifier if s.operator in ("==", "===")]
         if not exact or "*" in exact[0].version:
             raise UsageError(
-                f"{requirements}: {line!r} is not pinned: --no-deps needs every requirement "
+                f"{entry.path}: {line!r} is not pinned: --no-deps needs every requirement "
                 f"as name==version (e.g. {requirement.name}==X.Y.Z; pip freeze gives them)"
             )
 
@@ -240,9 +230,13 @@ def ships_sourceless(options: BuildOptions) -> bool:
 
 def _inputs(options: BuildOptions, builder: str, image: str | None) -> dict[str, Any]:
     """Everything that decides the zip's bytes, for the cache key and the manifest."""
+    included = read_requirements(options.requirements).files
     return {
         "mlayer": __version__,
         "requirements_sha256": sha256_file(options.requirements),
+        # the -r/-c files it names decide the install too (absent when none, so the
+        # key of a build without them is what it was)
+        **({"included_sha256": [sha256_file(p) for p in included]} if included else {}),
         "runtime": options.target.runtime,
         "arch": options.target.arch,
         "builder": builder,
@@ -308,32 +302,59 @@ def build_deps_layer(options: BuildOptions, progress: Progress = Progress()) -> 
             )
             return cached
 
-    docker = None
-    if builder == "docker":
-        from mlayer.build.docker import DockerBuilder, default_ca_bundle, mounts_for
+    # The build's trees live in a fresh directory of mlayer's own: only the zip and
+    # its manifest are written into --out, so nothing there that mlayer did not
+    # create is touched (--out . may hold the user's own deps/).
+    options.out.mkdir(parents=True, exist_ok=True)
+    for stale in (options.out / DEPS_ZIP_NAME, options.out / MANIFEST_FILE):
+        stale.unlink(missing_ok=True)  # mlayer's own outputs: no stale zip after a failure
+    work = Path(tempfile.mkdtemp(prefix=".mlayer-build-", dir=options.out))
+    try:
+        docker = _docker_builder(options, image, work, progress) if builder == "docker" else None
+        built = _build(options, docker, inputs, key, work, progress)
+    except BaseException as exc:
+        # Kept only when the error names it (the unslimmed tree, for comparison).
+        shutil.rmtree(work / "deps", ignore_errors=True)
+        if str(work) not in str(exc):
+            shutil.rmtree(work, ignore_errors=True)
+        raise
+    shutil.rmtree(work, ignore_errors=True)
+    return built
 
-        options.out.mkdir(parents=True, exist_ok=True)
-        docker = DockerBuilder(
-            target,
-            image or target.build_image,
-            mounts=mounts_for(
-                [Path.cwd(), options.requirements, *options.sample_models]
-                + ([options.sample_event] if options.sample_event else [])
-            ),
-            writable=[options.out],
-            host_network=options.host_network,
-            ca_bundle=options.ca_bundle or default_ca_bundle(),
-            on_line=progress.detail,
-        )
-        docker.ensure_image()
-        docker.python()  # refuses an image with the wrong Python before any work
 
-    full = options.out / "deps-unslimmed"
-    staging = options.out / "deps"
-    for stale in (full, staging):
-        shutil.rmtree(stale, ignore_errors=True)
-    for stale in (options.out / DEPS_ZIP_NAME, options.out / "deps-build.json"):
-        stale.unlink(missing_ok=True)
+def _docker_builder(
+    options: BuildOptions, image: str | None, work: Path, progress: Progress
+) -> DockerBuilder:
+    """The Docker builder, seeing only the build's inputs and ``work`` (see docker.py)."""
+    from mlayer.build.docker import DockerBuilder, build_inputs, default_ca_bundle
+
+    samples = [*options.sample_models, *([options.sample_event] if options.sample_event else [])]
+    docker = DockerBuilder(
+        options.target,
+        image or options.target.build_image,
+        mounts=build_inputs(options.requirements, samples),
+        writable=[work],
+        host_network=options.host_network,
+        ca_bundle=options.ca_bundle or default_ca_bundle(),
+        on_line=progress.detail,
+    )
+    docker.ensure_image()
+    docker.python()  # refuses an image with the wrong Python before any work
+    return docker
+
+
+def _build(
+    options: BuildOptions,
+    docker: DockerBuilder | None,
+    inputs: dict[str, Any],
+    key: str,
+    work: Path,
+    progress: Progress,
+) -> DepsBuild:
+    """Install, check, slim, prune, compile, verify and zip, in ``work``."""
+    target = options.target
+    full = work / "deps-unslimmed"
+    staging = work / "deps"
     full_site = full / target.site_packages
     full_site.mkdir(parents=True)
 
