@@ -28,8 +28,8 @@ sys.path.insert(0, str(EXAMPLES))
 
 from train import train  # noqa: E402
 
-from mlayer.build.archive import directory_entries, write_zip  # noqa: E402
-from mlayer.build.pip import target_flags  # noqa: E402
+from mlayer.layerbuild.archive import directory_entries, write_zip  # noqa: E402
+from mlayer.layerbuild.pip import target_flags  # noqa: E402
 from mlayer.local import find_interpreter  # noqa: E402
 from mlayer.targets import resolve_target  # noqa: E402
 

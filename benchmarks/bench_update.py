@@ -38,7 +38,7 @@ import boto3
 
 from mlayer import actions
 from mlayer.aws import Aws
-from mlayer.build.layer import Progress
+from mlayer.layerbuild.layer import Progress
 from mlayer.settings import load_settings
 
 REGION = "eu-west-1"

@@ -6,7 +6,7 @@ import random
 import zipfile
 from pathlib import Path
 
-from mlayer.build.archive import directory_entries, write_zip
+from mlayer.layerbuild.archive import directory_entries, write_zip
 
 
 def _tree(root: Path) -> Path:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import EXAMPLES, run
 
-from mlayer.build.docker import DockerBuilder, engine_answers
+from mlayer.layerbuild.docker import DockerBuilder, engine_answers
 from mlayer.targets import resolve_target
 
 ANSWERS, WHY = engine_answers()

@@ -11,20 +11,25 @@ from typing import Any
 
 import pytest
 
-from mlayer.build.budget import (
+from mlayer.errors import BuildError, UsageError
+from mlayer.layerbuild.budget import (
     UNZIPPED_LIMIT,
     LayerBudget,
     function_over_limit,
     over_budget_message,
 )
-from mlayer.build.dists import check_wheel_tags, read_distributions, rewrite_records
-from mlayer.build.docker import pip_cache_dir
-from mlayer.build.layer import BuildOptions, build_deps_layer, check_all_pinned, pinned_versions
-from mlayer.build.manifest import LayerContents
-from mlayer.build.requirements import logical_lines, read_requirements
-from mlayer.build.slim import slim
-from mlayer.build.verify import PROBE
-from mlayer.errors import BuildError, UsageError
+from mlayer.layerbuild.dists import check_wheel_tags, read_distributions, rewrite_records
+from mlayer.layerbuild.docker import pip_cache_dir
+from mlayer.layerbuild.layer import (
+    BuildOptions,
+    build_deps_layer,
+    check_all_pinned,
+    pinned_versions,
+)
+from mlayer.layerbuild.manifest import LayerContents
+from mlayer.layerbuild.requirements import logical_lines, read_requirements
+from mlayer.layerbuild.slim import slim
+from mlayer.layerbuild.verify import PROBE
 from mlayer.targets import Target, resolve_target
 
 

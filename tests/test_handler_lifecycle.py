@@ -15,7 +15,7 @@ import pytest
 from conftest import ROOT
 
 from mlayer.actions import package_model
-from mlayer.build.archive import safe_extract
+from mlayer.layerbuild.archive import safe_extract
 
 sys.path.insert(0, str(Path(__file__).parent / "events"))
 from lambda_child import run_handler

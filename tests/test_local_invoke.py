@@ -16,8 +16,8 @@ import pytest
 from conftest import EXAMPLES, Account, assert_one_line_error, run
 
 from mlayer import actions
-from mlayer.build.archive import safe_extract, sha256_file
 from mlayer.errors import MlayerError
+from mlayer.layerbuild.archive import safe_extract, sha256_file
 from mlayer.store import ArtifactStore, store_key
 
 EVENT = EXAMPLES / "event.json"

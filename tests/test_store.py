@@ -10,8 +10,8 @@ import pytest
 from conftest import REGION, Account, run
 
 from mlayer.aws import Aws
-from mlayer.build.archive import lambda_sha256, sha256_file
 from mlayer.errors import MlayerError, NotFound
+from mlayer.layerbuild.archive import lambda_sha256, sha256_file
 from mlayer.store import ArtifactStore, default_root, fetch_layer_zip, store_key
 
 

@@ -26,15 +26,17 @@ from mlayer.aws import (
     layer_version_of,
     upload_route,
 )
-from mlayer.build.archive import (
+from mlayer.errors import AwsError, MlayerError, NotFound, UsageError
+from mlayer.gate import MISMATCH_ENV, GateResult
+from mlayer.layerbuild.archive import (
     ZipSummary,
     directory_entries,
     lambda_sha256,
     summarize_zip,
     write_zip,
 )
-from mlayer.build.budget import function_over_limit
-from mlayer.build.layer import (
+from mlayer.layerbuild.budget import function_over_limit
+from mlayer.layerbuild.layer import (
     BuildOptions,
     DepsBuild,
     Progress,
@@ -42,9 +44,7 @@ from mlayer.build.layer import (
     deps_description,
     pinned_versions,
 )
-from mlayer.build.manifest import MANIFEST_FILE, check_model_modules, read_manifest
-from mlayer.errors import AwsError, MlayerError, NotFound, UsageError
-from mlayer.gate import MISMATCH_ENV, GateResult
+from mlayer.layerbuild.manifest import MANIFEST_FILE, check_model_modules, read_manifest
 from mlayer.model import MANIFEST_NAME, MODEL_DIR, ModelManifest, build_manifest, parse_description
 from mlayer.plan import (
     FunctionSpec,

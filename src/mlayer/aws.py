@@ -22,8 +22,8 @@ import botocore.config
 import botocore.exceptions
 from boto3.s3.transfer import TransferConfig
 
-from mlayer.build.budget import DIRECT_UPLOAD_LIMIT
 from mlayer.errors import AwsError, Conflict, NotFound, UsageError
+from mlayer.layerbuild.budget import DIRECT_UPLOAD_LIMIT
 
 # IAM is eventually consistent: for some seconds after a role is created or its
 # policy changes, Lambda refuses it with one of these messages. Such calls are

@@ -20,10 +20,10 @@ import click
 
 from mlayer import __version__, actions, local
 from mlayer.aws import Aws, TriggerState, layer_name_of
-from mlayer.build.budget import UNZIPPED_LIMIT, size_lines
-from mlayer.build.layer import Progress
-from mlayer.build.manifest import MANIFEST_FILE
 from mlayer.errors import MlayerError, UsageError
+from mlayer.layerbuild.budget import UNZIPPED_LIMIT, size_lines
+from mlayer.layerbuild.layer import Progress
+from mlayer.layerbuild.manifest import MANIFEST_FILE
 from mlayer.options import (
     DESTINATION_ARN,
     RECORD_AGE,

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlayer.build.archive import safe_extract
 from mlayer.errors import MlayerError, UsageError
+from mlayer.layerbuild.archive import safe_extract
 from mlayer.model import MODEL_DIR
 from mlayer.targets import Target
 

@@ -45,8 +45,8 @@ from pathlib import Path
 from typing import Any
 
 from mlayer import pickle_scan
-from mlayer.build.archive import sha256_file
 from mlayer.errors import UsageError
+from mlayer.layerbuild.archive import sha256_file
 
 MANIFEST_FORMAT = "mlayer-model/1"
 MODEL_DIR = "mlayer-model"  # -> /opt/mlayer-model in Lambda

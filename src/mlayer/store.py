@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from mlayer.build.archive import hex_sha256, sha256_file
 from mlayer.errors import MlayerError, NotFound
+from mlayer.layerbuild.archive import hex_sha256, sha256_file
 
 
 def default_root() -> Path:

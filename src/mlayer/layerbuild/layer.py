@@ -30,9 +30,10 @@ from typing import TYPE_CHECKING, Any
 from packaging.utils import canonicalize_name
 
 from mlayer import __version__
-from mlayer.build import budget as budgets
-from mlayer.build.archive import ZipSummary, directory_entries, sha256_file, write_zip
-from mlayer.build.dists import (
+from mlayer.errors import BuildError, UsageError
+from mlayer.layerbuild import budget as budgets
+from mlayer.layerbuild.archive import ZipSummary, directory_entries, sha256_file, write_zip
+from mlayer.layerbuild.dists import (
     Distribution,
     check_wheel_tags,
     package_sizes,
@@ -41,17 +42,16 @@ from mlayer.build.dists import (
     tree_size,
     versions_of,
 )
-from mlayer.build.manifest import MANIFEST_FILE, cache_key, read_manifest, write_manifest
-from mlayer.build.pip import pip_install
-from mlayer.build.prune import prune, strip_extensions
-from mlayer.build.requirements import read_requirements
-from mlayer.build.slim import SlimReport, slim
-from mlayer.build.verify import Python, compile_bytecode, local_python, probe, verify_imports
-from mlayer.errors import BuildError, UsageError
+from mlayer.layerbuild.manifest import MANIFEST_FILE, cache_key, read_manifest, write_manifest
+from mlayer.layerbuild.pip import pip_install
+from mlayer.layerbuild.prune import prune, strip_extensions
+from mlayer.layerbuild.requirements import read_requirements
+from mlayer.layerbuild.slim import SlimReport, slim
+from mlayer.layerbuild.verify import Python, compile_bytecode, local_python, probe, verify_imports
 from mlayer.targets import Target
 
 if TYPE_CHECKING:
-    from mlayer.build.docker import DockerBuilder
+    from mlayer.layerbuild.docker import DockerBuilder
 
 DEPS_ZIP_NAME = "deps-layer.zip"
 BUILDERS = ("auto", "pip", "docker")
@@ -186,7 +186,7 @@ def deps_description(
 
 def choose_builder(requested: str, progress: Progress) -> str:
     """``pip`` or ``docker``; ``auto`` takes Docker when an engine answers, and says which."""
-    from mlayer.build.docker import engine_answers
+    from mlayer.layerbuild.docker import engine_answers
 
     if requested not in BUILDERS:
         raise UsageError(f"unknown builder {requested!r}; choose one of {', '.join(BUILDERS)}")
@@ -326,7 +326,7 @@ def _docker_builder(
     options: BuildOptions, image: str | None, work: Path, progress: Progress
 ) -> DockerBuilder:
     """The Docker builder, seeing only the build's inputs and ``work`` (see docker.py)."""
-    from mlayer.build.docker import DockerBuilder, build_inputs, default_ca_bundle
+    from mlayer.layerbuild.docker import DockerBuilder, build_inputs, default_ca_bundle
 
     samples = [*options.sample_models, *([options.sample_event] if options.sample_event else [])]
     docker = DockerBuilder(

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from mlayer.build.verify import host_machine
+from mlayer.layerbuild.verify import host_machine
 
 
 def prune(site: Path, kept: Iterable[str]) -> tuple[int, int]:

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlayer.build import pip as pip_builder
-from mlayer.build.requirements import read_requirements
-from mlayer.build.verify import PROBE, host_machine
 from mlayer.errors import BuildError
+from mlayer.layerbuild import pip as pip_builder
+from mlayer.layerbuild.requirements import read_requirements
+from mlayer.layerbuild.verify import PROBE, host_machine
 from mlayer.targets import Target
 
 FORWARDED_ENV = (
