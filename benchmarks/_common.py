@@ -27,8 +27,8 @@ MLAYER = str(Path(sys.executable).with_name("mlayer"))
 sys.path.insert(0, str(EXAMPLES))
 import train as example_train  # noqa: E402
 
-from mlayer.actions import package_model  # noqa: E402
 from mlayer.local import find_interpreter, kinesis_events  # noqa: E402
+from mlayer.ops.model import package_model  # noqa: E402
 from mlayer.targets import resolve_target  # noqa: E402
 
 TARGET = resolve_target("python3.11", "x86_64")

@@ -4,7 +4,7 @@ Against a moto server on loopback (started here), with the function already
 deployed with the example's deps layer and model v1, shipping model v2:
 
 - mlayer: ``publish-model`` (v2) then ``deploy``, which relinks only the model
-  layer (the same code path as the commands, through ``mlayer.actions``);
+  layer (the same code path as the commands, through ``mlayer.ops``);
 - the seed by hand: ``aws lambda publish-layer-version`` for the model zip and
   ``update-function-configuration --layers``;
 - re-uploading both layers: the deps zip through S3 again, the model zip,
@@ -36,9 +36,11 @@ from typing import Any
 import _common as c
 import boto3
 
-from mlayer import actions
 from mlayer.aws import Aws
 from mlayer.layerbuild.layer import Progress
+from mlayer.ops import deploy as deploy_ops
+from mlayer.ops import deps as deps_ops
+from mlayer.ops import model as model_ops
 from mlayer.settings import load_settings
 
 REGION = "eu-west-1"
@@ -156,20 +158,22 @@ def main() -> None:
 
         # The starting point: deployed with deps:1 and model:1.
         first = Aws(REGION, endpoint_url=endpoint)
-        built = actions.build_deps(settings, publish=True, aws=lambda: first, progress=quiet)
+        built = deps_ops.build_deps(settings, publish=True, aws=lambda: first, progress=quiet)
         assert built.published is not None and built.zip.path == deps_zip
-        actions.publish_model(settings, v1, aws=first, force=False, progress=quiet)
-        actions.deploy(settings, first, model_version=None, dry_run=False, on_step=c.log)
+        model_ops.publish_model(settings, v1, aws=first, force=False, progress=quiet)
+        deploy_ops.deploy(settings, first, model_version=None, dry_run=False, on_step=c.log)
         function = first.function("bench")
         assert function is not None
         deps_arn = function.layers[0]
         c.log(f"deployed: {', '.join(function.layers)}")
 
-        model_zip = Path(settings.out) / actions.MODEL_ZIP_NAME
+        model_zip = Path(settings.out) / model_ops.MODEL_ZIP_NAME
 
         def mlayer_update(aws: Aws) -> None:
-            actions.publish_model(settings, v2, aws=aws, force=False, progress=quiet)
-            result = actions.deploy(settings, aws, model_version=None, dry_run=False, on_step=c.log)
+            model_ops.publish_model(settings, v2, aws=aws, force=False, progress=quiet)
+            result = deploy_ops.deploy(
+                settings, aws, model_version=None, dry_run=False, on_step=c.log
+            )
             assert result.layers[0] == deps_arn and result.layers[1].endswith(":2")
 
         def seed_by_hand(aws: Aws) -> None:

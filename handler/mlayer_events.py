@@ -27,7 +27,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-KINESIS = "aws:kinesis"
 DYNAMODB = "aws:dynamodb"
 
 

@@ -52,16 +52,28 @@ def handle(
     }
 
 
+# Copies of mlayer/contract.py's (the handler never imports mlayer); tests/test_contract.py
+# ties them.
+MODEL_DIR_ENV = "MLAYER_MODEL_DIR"
+TEXT_FIELD_ENV = "MLAYER_TEXT_FIELD"
+TEXT_IS_JSON_ENV = "MLAYER_TEXT_IS_JSON"
+SINK_ENV = "MLAYER_SINK"
+MODEL_SHA256_ENV = "MLAYER_MODEL_SHA256"
+MISMATCH_ENV = "MLAYER_ALLOW_VERSION_MISMATCH"
+DEFAULT_MODEL_PATH = "/opt/mlayer-model"
+DEFAULT_TEXT_FIELD = "textblob"
+DEFAULT_SINK = "log"
+
 # Lambda's init phase: verify and load once per container, not once per invocation.
-MODEL_DIR = Path(os.environ.get("MLAYER_MODEL_DIR", "/opt/mlayer-model"))
-TEXT_FIELD = os.environ.get("MLAYER_TEXT_FIELD", "textblob")
-TEXT_IS_JSON = os.environ.get("MLAYER_TEXT_IS_JSON", "0") == "1"
+MODEL_DIR = Path(os.environ.get(MODEL_DIR_ENV, DEFAULT_MODEL_PATH))
+TEXT_FIELD = os.environ.get(TEXT_FIELD_ENV, DEFAULT_TEXT_FIELD)
+TEXT_IS_JSON = os.environ.get(TEXT_IS_JSON_ENV, "0") == "1"
 PIPELINE = Pipeline.load(
     MODEL_DIR,
-    allow_mismatch=bool(os.environ.get("MLAYER_ALLOW_VERSION_MISMATCH")),
-    expected_sha256=os.environ.get("MLAYER_MODEL_SHA256") or None,
+    allow_mismatch=bool(os.environ.get(MISMATCH_ENV)),
+    expected_sha256=os.environ.get(MODEL_SHA256_ENV) or None,
 )
-SINK = make_sink(os.environ.get("MLAYER_SINK", "log"), PIPELINE.model_id)
+SINK = make_sink(os.environ.get(SINK_ENV, DEFAULT_SINK), PIPELINE.model_id)
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

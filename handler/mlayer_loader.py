@@ -22,7 +22,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-# Copies of mlayer/model.py's (the handler never imports mlayer); a test ties them.
+# Copies of mlayer/contract.py's (the handler never imports mlayer); tests/test_contract.py
+# ties them.
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "mlayer-model/1"
 MODEL_SUFFIXES = (".joblib", ".skops")

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 DYNAMODB_BATCH = 25
 KINESIS_BATCH = 500
 ATTEMPTS = 3  # per chunk, for items the service left unprocessed (throttling)
-KEY_ATTRIBUTE = "id"
+KEY_ATTRIBUTE = "id"  # mlayer/contract.py SINK_KEY; tests/test_contract.py ties them
 
 
 class Sink(Protocol):

@@ -20,14 +20,14 @@ from mlayer.layerbuild.budget import (
 )
 from mlayer.layerbuild.dists import check_wheel_tags, read_distributions, rewrite_records
 from mlayer.layerbuild.docker import pip_cache_dir
-from mlayer.layerbuild.layer import (
-    BuildOptions,
-    build_deps_layer,
-    check_all_pinned,
-    pinned_versions,
-)
+from mlayer.layerbuild.layer import BuildOptions, build_deps_layer
 from mlayer.layerbuild.manifest import LayerContents
-from mlayer.layerbuild.requirements import logical_lines, read_requirements
+from mlayer.layerbuild.requirements import (
+    check_all_pinned,
+    logical_lines,
+    pinned_versions,
+    read_requirements,
+)
 from mlayer.layerbuild.slim import slim
 from mlayer.layerbuild.verify import PROBE
 from mlayer.targets import Target, resolve_target

@@ -90,6 +90,20 @@ def test_a_file_value_is_checked_even_when_this_command_has_no_such_flag(
     assert_one_line_error(result, "mlayer.toml: batch-size 0 is not in the range")
 
 
+def test_invoke_checks_the_files_batch_size_as_the_triggers_and_keeps_it_apart(
+    project: Path, no_aws: None
+) -> None:
+    """The file's batch-size is the trigger's: invoke refuses a bad one like every
+    command, and a good one is only the default of --texts, not a --batch-size
+    given with --event."""
+    Path("mlayer.toml").write_text("batch-size = 0\n")
+    result = run("invoke", "--local", "--event", "missing.json")
+    assert_one_line_error(result, "mlayer.toml: batch-size 0 is not in the range 1<=x<=10000")
+    Path("mlayer.toml").write_text("batch-size = 100\n")
+    result = run("invoke", "--local", "--event", "missing.json")
+    assert_one_line_error(result, "event file missing.json does not exist")
+
+
 def test_good_file_values_still_fill_in(ready: Account) -> None:
     Path("mlayer.toml").write_text(
         f'function-name = "fn"\nrole = "{ready.role_arn}"\nstream-arn = "{ready.stream_arn}"\n'
@@ -213,7 +227,7 @@ def test_publish_model_out_dot_leaves_the_users_model_directory(
 
 
 def test_package_model_replaces_only_its_own_zip(project: Path, model_v1: list[Path]) -> None:
-    from mlayer.actions import MODEL_ZIP_NAME, package_model
+    from mlayer.ops.model import MODEL_ZIP_NAME, package_model
 
     (project / "model").mkdir()
     (project / "model" / "keep.txt").write_text("mine")

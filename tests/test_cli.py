@@ -287,12 +287,12 @@ def test_no_credentials_is_one_clear_error(
 def test_unexpected_errors_hide_the_traceback_unless_debug(
     deployed: Account, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlayer import actions
+    from mlayer.ops import inspect
 
     def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(actions, "status", explode)
+    monkeypatch.setattr(inspect, "status", explode)
     assert_one_line_error(run("status", "--function-name", "fn"), "RuntimeError: boom", "--debug")
     with pytest.raises(RuntimeError):
         run("status", "--function-name", "fn", "--debug")

@@ -16,7 +16,6 @@ SEED += ("--duration-ms", "4000", "--memory", "192", "--price-per-100ms", "0.000
 BOTH_PRICES = ("--price-per-gb-second", "1e-5", "--price-per-100ms", "3e-7")
 
 
-
 # --- the arithmetic (pure) --------------------------------------------------------
 
 

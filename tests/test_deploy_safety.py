@@ -20,12 +20,13 @@ import pytest
 from botocore.stub import Stubber
 from conftest import REGION, Account, run, run_json
 
-from mlayer import actions, executor, lock
+from mlayer import executor, lock
 from mlayer.aws import Aws
+from mlayer.descriptions import parse_description
 from mlayer.errors import AwsError, Conflict, PartiallyApplied
-from mlayer.model import parse_description
-from mlayer.plan import CreateTrigger, Plan, TriggerSpec, UpdateConfiguration
+from mlayer.ops.deploy import deploy, deploy_request, plan_deploy_now, rollback
 from mlayer.settings import Settings
+from mlayer.steps import CreateTrigger, Plan, TriggerSpec, UpdateConfiguration
 
 MLAYER = str(Path(sys.executable).with_name("mlayer"))
 ACCOUNT_ARN = f"arn:aws:lambda:{REGION}:123456789012"
@@ -154,7 +155,7 @@ def test_a_trigger_created_since_the_plan_is_not_created_twice(deployed: Account
         lam.delete_event_source_mapping(UUID=mapping["UUID"])
     client = real_aws(deployed)
     settings = Settings(function_name="fn", stream_arn=deployed.stream_arn)
-    plan, _, _ = actions.plan_function(settings, client, None)
+    plan, _, _ = plan_deploy_now(client, deploy_request(settings, None))
     assert [type(step) for step in plan.steps] == [CreateTrigger]
     # Another deploy, elsewhere, creates the trigger meanwhile, with other settings.
     lam.create_event_source_mapping(
@@ -265,7 +266,7 @@ def test_a_change_by_someone_else_while_deploying_is_caught_by_the_read_back(
     run_json("publish-model", *map(str, model_v2), "--function-name", "fn")
     settings = Settings(function_name="fn")
     with pytest.raises(Conflict) as caught:
-        actions.deploy(
+        deploy(
             settings,
             ChangedBehindTheBack(real_aws(deployed), deployed),  # type: ignore[arg-type]
             model_version=None,
@@ -417,7 +418,7 @@ def first_deploy_settings(aws: Account, name: str) -> Settings:
 
 
 def deploy_with(settings: Settings, client: Any, seen: Callable[[str], None]) -> Plan:
-    return actions.deploy(settings, client, model_version=None, dry_run=False, on_step=seen).plan
+    return deploy(settings, client, model_version=None, dry_run=False, on_step=seen).plan
 
 
 @pytest.mark.parametrize("after", [False, True], ids=["before-the-call", "answer-lost"])
@@ -444,7 +445,7 @@ def test_a_deploy_interrupted_at_each_step_says_what_was_applied_and_converges(
     ]  # fmt: skip
 
     settings = first_deploy_settings(aws, "fn")
-    planned = actions.deploy(
+    planned = deploy(
         settings, real_aws(aws), model_version=None, dry_run=True, on_step=print
     ).plan.describe()
     with pytest.raises(PartiallyApplied) as stopped:
@@ -470,7 +471,7 @@ def test_an_interrupted_rollback_names_the_command_that_converges(
     run_json("deploy", "--function-name", "fn")
     settings = Settings(function_name="fn")
     with pytest.raises(PartiallyApplied) as stopped:
-        actions.rollback(
+        rollback(
             settings,
             Interrupting(real_aws(deployed), 1, after=False),  # type: ignore[arg-type]
             version=None,

@@ -14,8 +14,8 @@ import joblib
 import pytest
 from conftest import ROOT
 
-from mlayer.actions import package_model
 from mlayer.layerbuild.archive import safe_extract
+from mlayer.ops.model import package_model
 
 sys.path.insert(0, str(Path(__file__).parent / "events"))
 from lambda_child import run_handler

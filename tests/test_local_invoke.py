@@ -15,9 +15,9 @@ import joblib
 import pytest
 from conftest import EXAMPLES, Account, assert_one_line_error, run
 
-from mlayer import actions
 from mlayer.errors import MlayerError
 from mlayer.layerbuild.archive import safe_extract, sha256_file
+from mlayer.ops.model import package_model
 from mlayer.store import ArtifactStore, store_key
 
 EVENT = EXAMPLES / "event.json"
@@ -60,7 +60,7 @@ def real_layers(
     requirements = str(EXAMPLES / "requirements.txt")
     result = run("build-deps", "-r", requirements, "--builder", "pip", "--out", str(out))
     assert result.exit_code == 0, result.stderr
-    _, model_zip = actions.package_model(model_v1, "v1", out)
+    _, model_zip = package_model(model_v1, "v1", out)
     return out / "deps-layer.zip", model_zip.path
 
 

@@ -14,9 +14,10 @@ from conftest import Account, assert_one_line_error, run
 from sklearn.linear_model import LogisticRegression
 from test_handler_lifecycle import HANDLER, OTHER_SKLEARN, with_sklearn_version
 
-from mlayer import model
+from mlayer import contract, model
+from mlayer.descriptions import DESCRIPTION_LIMIT, parse_description
 from mlayer.errors import UsageError
-from mlayer.model import DESCRIPTION_LIMIT, ModelManifest, build_manifest, parse_description
+from mlayer.model import ModelManifest, build_manifest
 
 
 def test_manifest_records_files_roles_versions_and_label(model_v1: list[Path]) -> None:
@@ -123,9 +124,9 @@ def _handler_loader() -> ModuleType:
 def test_handler_copies_of_the_manifest_format_and_name_rule_match_mlayer() -> None:
     """The handler never imports mlayer: it keeps copies, tied here."""
     loader = _handler_loader()
-    assert loader.MANIFEST_FORMAT == model.MANIFEST_FORMAT
-    assert loader.MANIFEST_NAME == model.MANIFEST_NAME
-    assert loader.MODEL_SUFFIXES == model.MODEL_SUFFIXES
+    assert loader.MANIFEST_FORMAT == contract.MANIFEST_FORMAT
+    assert loader.MANIFEST_NAME == contract.MANIFEST_NAME
+    assert loader.MODEL_SUFFIXES == contract.MODEL_SUFFIXES
     names = [*BAD_NAMES, "", ".", "..", "a/b.joblib", "manifest.json", "ok.joblib", "ok.skops"]
     for name in names:
         assert loader.model_file_name_problem(name) == model.model_file_name_problem(name), name
@@ -154,4 +155,4 @@ def test_manifest_records_trusted_types_and_reads_older_manifests(
     again = ModelManifest.from_json(json.dumps(data))
     assert again.content_sha256 == manifest.content_sha256
     (tmp_path / "manifest.json").write_text(json.dumps(data))
-    assert _handler_loader().read_manifest(tmp_path)["format"] == model.MANIFEST_FORMAT
+    assert _handler_loader().read_manifest(tmp_path)["format"] == contract.MANIFEST_FORMAT

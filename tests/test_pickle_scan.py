@@ -27,7 +27,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, LabelEncoder, StandardScaler
 
 from mlayer import pickle_scan
-from mlayer.actions import package_model
+from mlayer.ops.model import package_model
 from mlayer.pickle_scan import TooLarge, scan_joblib, untrusted_globals
 
 TEXTS = ["great product love it", "broken and slow refund", "love it fast", "awful slow"] * 5
@@ -328,3 +328,18 @@ def test_skops_untrusted_type_is_refused_unless_trusted(aws: Account, project: P
     assert result.exit_code == 0, result.stderr
     manifest = manifest_in_zip(project / "build" / "model-layer.zip")
     assert manifest["files"][0]["trusted_types"] == [name]  # what skops.io.load gets
+
+
+@pytest.mark.parametrize("compressor", ["zlib", "gzip", "lzma", "xz"])
+def test_a_corrupt_compressed_file_is_refused_naming_it(tmp_path: Path, compressor: str) -> None:
+    """zlib.error / LZMAError escaped the scan: the CLI said "unexpected … please
+    report it" instead of naming the file."""
+    path = tmp_path / "model.joblib"
+    model = StandardScaler().fit(np.arange(600.0).reshape(200, 3))
+    joblib.dump(model, path, compress=(compressor, 3))
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 16] = b"\xff" * 16  # the compressed stream, not its header
+    path.write_bytes(bytes(data))
+    with pytest.raises(pickle_scan.ScanError, match="cannot be decompressed"):
+        pickle_scan.scan_joblib(path)

@@ -6,16 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from mlayer.aws import FunctionState, TriggerState
+from mlayer.changes import plan_cleanup, plan_deploy, plan_relink
 from mlayer.errors import UsageError
-from mlayer.plan import (
-    FunctionSpec,
-    TriggerSpec,
-    UpdateConfiguration,
-    plan_cleanup,
-    plan_deploy,
-    plan_relink,
-)
+from mlayer.state import FunctionState, TriggerState
+from mlayer.steps import FunctionSpec, TriggerSpec, UpdateConfiguration
 
 L = "arn:aws:lambda:eu-west-1:1:layer:fn-model:"
 

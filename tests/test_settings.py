@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from conftest import assert_one_line_error, run
 
+from mlayer import cli
 from mlayer.errors import UsageError
-from mlayer.settings import load_settings
+from mlayer.ops import inspect
+from mlayer.settings import Settings, load_settings
 
 
 def write(path: Path, text: str) -> Path:
@@ -59,28 +63,48 @@ def test_explicit_config_must_exist(tmp_path: Path) -> None:
         load_settings({}, config=str(tmp_path / "other.toml"))
 
 
-def test_file_values_go_through_the_converter_and_errors_name_file_and_key(
-    tmp_path: Path,
+@pytest.mark.parametrize("command", ["deploy", "status"])
+def test_file_values_get_their_options_types_and_errors_name_file_and_key(
+    project: Path, command: str
 ) -> None:
-    path = write(tmp_path / "mlayer.toml", "memory = 256\nbatch-size = 0\n")
-    seen: list[tuple[str, object]] = []
+    """deploy has a --batch-size (the file is its default_map); status has none (the
+    file value goes through deploy's option): the same refusal, before any AWS call."""
+    path = write(project / "mlayer.toml", "memory = 256\nbatch-size = 0\n")
+    result = run(command, "--function-name", "fn")
+    assert_one_line_error(result)
+    assert result.stderr.strip() == f"Error: {path}: batch-size 0 is not in the range 1<=x<=10000"
 
-    def convert(name: str, value: object) -> object:
-        seen.append((name, value))
-        if name == "batch_size":
-            raise ValueError(f"{value} is not in the range 1<=x<=10000")
-        return value
 
-    with pytest.raises(UsageError) as refused:
-        load_settings({}, cwd=tmp_path, convert=convert)
-    assert str(refused.value) == f"{path}: batch-size 0 is not in the range 1<=x<=10000"
-    assert seen == [("memory", 256), ("batch_size", 0)]
+def test_a_good_file_value_is_the_options_default_and_a_flag_still_wins(project: Path) -> None:
+    write(project / "mlayer.toml", 'memory = 256\nfunction-name = "from-file"\n')
+    cost = ("cost", "--records", "10", "--batch-size", "1", "--duration-ms", "5")
+    assert "10 records per ingest, 256 MB," in run(*cost).stdout
+    assert "10 records per ingest, 512 MB," in run(*cost, "--memory", "512").stdout
+    # a global flag before the command name wins over the file as one after it does
+    for args in (("--function-name", "flag", "versions"), ("versions", "--function-name", "flag")):
+        settings = _settings_of(*args)
+        assert (settings.function_name, settings.memory) == ("flag", 256)
+
+
+def _settings_of(*args: str) -> Settings:
+    """The Settings a command receives, caught at ``versions``'s operation."""
+    seen: list[Settings] = []
+
+    def versions(settings: Settings, aws: object) -> list[object]:
+        seen.append(settings)
+        return []
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(inspect, "versions", versions)
+        patch.setattr(cli, "Aws", lambda *args: SimpleNamespace(region="eu-west-1"))
+        assert run(*args).exit_code == 0
+    return seen[0]
 
 
 def test_keys_no_flag_has_keep_the_type_check_and_get_the_name_rule(tmp_path: Path) -> None:
     write(tmp_path / "mlayer.toml", "model-layer-name = 3\n")
     with pytest.raises(UsageError, match="model-layer-name must be a str"):
-        load_settings({}, cwd=tmp_path, convert=lambda _name, value: value)
+        load_settings({}, cwd=tmp_path)
     write(tmp_path / "mlayer.toml", 'model-layer-name = "my model"\n')
     with pytest.raises(UsageError, match="model-layer-name 'my model' is not a Lambda layer name"):
         load_settings({}, cwd=tmp_path)

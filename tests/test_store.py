@@ -208,7 +208,7 @@ def test_invoke_local_follows_the_emulators_http_url(
     """local_zips tells the store that an endpoint URL is configured."""
     from dataclasses import replace
 
-    from mlayer import actions
+    from mlayer.ops.invoke import local_zips
     from mlayer.settings import load_settings
 
     source = make_zip(project / "model.zip", "linked model")
@@ -220,7 +220,7 @@ def test_invoke_local_follows_the_emulators_http_url(
             return replace(super().layer_version(name, number), location=url)
 
     settings = load_settings({"function_name": "fn", "endpoint_url": aws.endpoint}, cwd=project)
-    layers = actions.local_zips(
+    layers = local_zips(
         settings,
         deps_zip=str(source),
         model_version=version,

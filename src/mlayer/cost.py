@@ -24,10 +24,9 @@ PRICE_PER_GB_SECOND = {"x86_64": 0.0000166667, "arm64": 0.0000133334}
 PRICE_PER_REQUEST = 0.20 / 1_000_000
 GRANULARITY_MS = 1  # Lambda has billed per millisecond since December 2020
 
-# The seed's figures (January 2019): 100 ms billing, and the price of 100 ms at
-# 192 MB as AWS listed it then; and the smallest SageMaker instance as the
-# always-on alternative.
-SEED_PRICE_PER_100MS = 0.000000313
+# The seed's figures (January 2019): 100 ms billing (its price of 100 ms at
+# 192 MB is given with --price-per-100ms); and the smallest SageMaker instance
+# as the always-on alternative.
 SEED_GRANULARITY_MS = 100
 ENDPOINT_HOURLY = 0.07
 HOURS_PER_MONTH = 720

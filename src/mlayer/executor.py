@@ -1,6 +1,8 @@
 """Carry out a ``Plan`` against AWS, one step after another.
 
-The executor decides nothing: every choice was made by ``plan.py``. Each step
+The executor decides nothing: every choice was made by ``mlayer.plan``, and it
+never reads AWS to decide what to do (only to check, after applying, that the
+function is as planned, and to find a trigger created since the plan). Each step
 waits for Lambda to settle before the next one, since Lambda refuses an update
 while another is in progress. Function updates carry the RevisionId the plan
 was made from (then the one each update leaves), so a change by someone else
@@ -15,9 +17,12 @@ from collections.abc import Callable
 
 import botocore.exceptions
 
-from mlayer.aws import Aws, layer_name_of, layer_version_of
+from mlayer.arns import layer_name_of, layer_version_of
+from mlayer.aws import Aws
+from mlayer.changes import trigger_changes_of
 from mlayer.errors import Conflict, MlayerError, PartiallyApplied
-from mlayer.plan import (
+from mlayer.policy import LAMBDA_TRUST_POLICY, ROLE_POLICY_NAME
+from mlayer.steps import (
     CreateFunction,
     CreateTrigger,
     DeleteLayerVersion,
@@ -27,12 +32,9 @@ from mlayer.plan import (
     UpdateCode,
     UpdateConfiguration,
     UpdateTrigger,
-    trigger_changes_of,
 )
-from mlayer.policy import LAMBDA_TRUST_POLICY
 
-ROLE_POLICY_NAME = "mlayer-least-privilege"
-# What a step may raise besides MlayerError (aws.py translates most of these).
+# What a step may raise besides MlayerError (``mlayer.aws`` translates most of these).
 BOTOCORE_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
 
 

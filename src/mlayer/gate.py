@@ -7,7 +7,7 @@ compare the model's trained-with versions (its manifest or its layer
 description) with the deps layer's (its description or build inputs) and refuse
 a difference before changing anything. ``--allow-version-mismatch`` lets it
 through; the accepted difference is then recorded on the function
-(``MISMATCH_ENV``) so ``status`` shows it and the handler loads anyway.
+(``contract.MISMATCH_ENV``) so ``status`` shows it and the handler loads anyway.
 """
 
 from __future__ import annotations
@@ -15,18 +15,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from mlayer.descriptions import short_name
 from mlayer.errors import UsageError
-
-# Recorded in the function's environment when a mismatch was allowed; the
-# handler reads it too, and then logs the mismatch instead of refusing to load.
-MISMATCH_ENV = "MLAYER_ALLOW_VERSION_MISMATCH"
 
 # What must match, and how much of the version counts: the Python minor
 # version, scikit-learn and numpy exactly. scipy and joblib are recorded but
 # not gated: their pickles have been stable across releases.
 GATED = ("python", "sklearn", "numpy")
 _NAMES = {"python": "Python", "sklearn": "scikit-learn", "numpy": "numpy"}
-_ALIASES = {"scikit-learn": "sklearn"}
 
 
 class VersionMismatch(UsageError):
@@ -75,7 +71,7 @@ class GateResult:
 
 def normalise(versions: Mapping[str, str]) -> dict[str, str]:
     """Manifest names (``scikit-learn``) and description names (``sklearn``) alike."""
-    return {_ALIASES.get(name, name): value for name, value in versions.items() if value}
+    return {short_name(name): value for name, value in versions.items() if value}
 
 
 def _comparable(library: str, version: str) -> str:

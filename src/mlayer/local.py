@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlayer.contract import DEFAULT_TEXT_FIELD, LOCAL_TIMEOUT_ENV, MODEL_DIR, MODEL_DIR_ENV
 from mlayer.errors import MlayerError, UsageError
 from mlayer.layerbuild.archive import safe_extract
-from mlayer.model import MODEL_DIR
 from mlayer.targets import Target
 
 RUNTIME_SCRIPT = Path(__file__).with_name("_lambda_runtime.py")
@@ -168,7 +168,7 @@ def kinesis_events(
     texts: list[str],
     *,
     batch_size: int,
-    text_field: str = "textblob",
+    text_field: str = DEFAULT_TEXT_FIELD,
     text_is_json: bool = False,
     stream_arn: str = "arn:aws:kinesis:us-east-1:000000000000:stream/local",
 ) -> list[dict[str, Any]]:
@@ -310,8 +310,8 @@ def lambda_environment(
         "LD_LIBRARY_PATH": f"{task}/lib:{opt}/lib:{opt}/python/lib",
         # Ignored under -I; set because Lambda sets it and handlers may read it.
         "PYTHONPATH": f"{opt}/python:{runtime}",
-        "MLAYER_TIMEOUT_S": str(timeout_s),
-        "MLAYER_MODEL_DIR": str(opt / MODEL_DIR),
+        LOCAL_TIMEOUT_ENV: str(timeout_s),
+        MODEL_DIR_ENV: str(opt / MODEL_DIR),
         **extra,
     }
 

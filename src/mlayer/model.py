@@ -2,8 +2,9 @@
 
 The manifest is the contract between mlayer and the handler: it is written
 into the model layer at ``/opt/mlayer-model/manifest.json`` and read by
-``handler/mlayer_loader.py`` at cold start (which keeps its own copy of the
-format and of the file name rule; a test ties them). Its fields are:
+``handler/mlayer_loader.py`` at cold start (its format, name and directory are
+owned by ``mlayer.contract``; the handler keeps copies of them and of the file
+name rule, and tests tie them). Its fields are:
 
 ``format``           always ``"mlayer-model/1"``
 ``label``            the user's label (``--label``), or null
@@ -45,17 +46,13 @@ from pathlib import Path
 from typing import Any
 
 from mlayer import pickle_scan
+from mlayer.contract import MANIFEST_FORMAT, MANIFEST_NAME, MODEL_SUFFIXES
+from mlayer.descriptions import model_description
 from mlayer.errors import UsageError
 from mlayer.layerbuild.archive import sha256_file
 
-MANIFEST_FORMAT = "mlayer-model/1"
-MODEL_DIR = "mlayer-model"  # -> /opt/mlayer-model in Lambda
-MANIFEST_NAME = "manifest.json"
-MODEL_SUFFIXES = (".joblib", ".skops")
 TRACKED_LIBRARIES = ("scikit-learn", "numpy", "scipy", "joblib")
 
-# Lambda's layer version description is at most 256 characters.
-DESCRIPTION_LIMIT = 256
 # A label is one word of the description (``label=...``), so no spaces or '='.
 LABEL_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+/-]{0,63}$")
 
@@ -123,39 +120,16 @@ class ModelManifest:
         )
 
     def description(self, unzipped_bytes: int | None = None) -> str:
-        """The summary kept in the layer version's description, so ``versions``
-        can show it without downloading the layer, and deploy can check sizes.
-
-        The hash and the versions come first; only the label is cut when the
-        whole would exceed Lambda's 256 characters, so the gate always has them.
-        """
-        parts = [
-            "mlayer-model",
-            f"sha256={self.content_sha256[:16]}",
-            f"files={len(self.files)}",
-        ]
-        if unzipped_bytes is not None:
-            parts.append(f"unzipped={unzipped_bytes}")
-        parts += [f"{_short(lib)}={ver}" for lib, ver in sorted(self.trained_with.items())]
-        parts.append(f"label={self.label or '-'}")
-        return " ".join(parts)[:DESCRIPTION_LIMIT]
-
-
-def parse_description(description: str, kind: str = "mlayer-model") -> dict[str, str]:
-    """The key=value pairs of a layer description mlayer wrote.
-
-    ``kind`` is the first word: ``mlayer-model`` (``ModelManifest.description``)
-    or ``mlayer-deps`` (``build.layer.deps_description``). Another layer's
-    description gives an empty dict.
-    """
-    words = description.split()
-    if not words or words[0] != kind:
-        return {}
-    return dict(part.split("=", 1) for part in words[1:] if "=" in part)
-
-
-def _short(library: str) -> str:
-    return {"scikit-learn": "sklearn"}.get(library, library)
+        """The summary kept in the layer version's description (``descriptions``),
+        so ``versions`` can show it without downloading the layer, and deploy can
+        check sizes."""
+        return model_description(
+            content_sha256=self.content_sha256,
+            files=len(self.files),
+            trained_with=self.trained_with,
+            label=self.label,
+            unzipped_bytes=unzipped_bytes,
+        )
 
 
 def check_label(label: str | None) -> str | None:

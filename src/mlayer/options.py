@@ -1,22 +1,31 @@
-"""Options shared by every command, defined once.
+"""Every option of the command line, defined once, with its type, range and help.
 
-Global options are accepted before or after the command name
-(``mlayer --json deploy`` and ``mlayer deploy --json``): each occurrence
-records its value in the root context, and commands read them from there.
+A decorator per option (or per group of options that go together); ``cli``
+stacks them on its commands. The types check a flag and its mlayer.toml key
+alike: ``command`` makes the file the options' ``default_map``. A help text's
+``[default: ...]`` comes from ``Settings`` where the setting has one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import click
 
 from mlayer import validate
+from mlayer.command import load_config, remember
+from mlayer.local import MAX_BATCH_SIZE
+from mlayer.settings import (
+    DEFAULTS,
+    SAFE_BISECT_ON_ERROR,
+    SAFE_MAXIMUM_RECORD_AGE,
+    SAFE_MAXIMUM_RETRIES,
+)
+from mlayer.targets import ARCHITECTURES
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-GLOBALS_KEY = "mlayer.globals"
+Decorator = Callable[[F], F]
 
 
 class Checked(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.5
@@ -55,58 +64,34 @@ STREAM_ARN = Checked("ARN", validate.check_stream_source)
 ROLE_ARN = Checked("ARN", validate.check_role_arn)
 DESTINATION_ARN = Checked("ARN", validate.check_destination)
 RECORD_AGE = RecordAge()
+MEMORY = click.IntRange(128, 10240)  # Lambda's MemorySize
+BATCH_SIZE = click.IntRange(1, MAX_BATCH_SIZE)  # a stream trigger's BatchSize
+LAYER_VERSION = click.IntRange(1)
 
 
-def _options(command: click.Command) -> dict[str, click.Parameter]:
-    return {p.name: p for p in command.params if isinstance(p, click.Option) and p.name}
+def _stack(func: F, options: Sequence[Decorator[Any]]) -> F:
+    """Applies ``options`` so that --help lists them in this order."""
+    for option in reversed(options):
+        func = option(func)
+    return func
 
 
-def file_value_converter(ctx: click.Context) -> Callable[[str, Any], Any]:
-    """Converts a mlayer.toml value with the option of the same name, so the file
-    gets the flag's own type and range: this command's option, else the first
-    command's that has one; a key no option has comes back as it is.
-
-    The converter raises ``ValueError`` with click's reason (e.g. ``0 is not in
-    the range 1<=x<=10000``); ``settings`` names the file and key.
-    """
-    own = _options(ctx.command)
-    root = ctx.find_root().command
-    commands = root.commands.values() if isinstance(root, click.Group) else ()
-    others = [_options(command) for command in commands]
-
-    def convert(name: str, value: Any) -> Any:
-        param = own.get(name) or next((o[name] for o in others if name in o), None)
-        if param is None:
-            return value
-        try:
-            if param.multiple:
-                return tuple(param.type.convert(v, param, ctx) for v in value)
-            return param.type.convert(value, param, ctx)
-        except click.BadParameter as exc:
-            raise ValueError(exc.message.rstrip(".")) from None
-
-    return convert
+# --- global options ---------------------------------------------------------------
 
 
-def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    if value is not None and value is not False:
-        ctx.find_root().meta.setdefault(GLOBALS_KEY, {})[param.name] = value
-    return value
-
-
-def global_values(ctx: click.Context) -> dict[str, Any]:
-    values: dict[str, Any] = ctx.find_root().meta.get(GLOBALS_KEY, {})
-    return values
-
-
-def _global(*names: str, **kwargs: Any) -> Callable[[F], F]:
+def _global(*names: str, **kwargs: Any) -> Decorator[Any]:
     # The value only goes to the root context; the command function never sees it.
-    return click.option(*names, expose_value=False, callback=_remember, **kwargs)
+    kwargs.setdefault("callback", remember)
+    return click.option(*names, expose_value=False, **kwargs)
 
 
 _GLOBAL_OPTIONS = [
     _global(
-        "--config", type=click.Path(dir_okay=False), help="Settings file [default: ./mlayer.toml]."
+        "--config",
+        type=click.Path(dir_okay=False),
+        is_eager=True,
+        callback=load_config,
+        help="Settings file [default: ./mlayer.toml].",
     ),
     _global("--region", type=REGION, help="AWS region [default: from your AWS config]."),
     _global("--profile", help="AWS profile from your AWS config."),
@@ -135,9 +120,10 @@ _GLOBAL_OPTIONS = [
 
 def global_options(func: F) -> F:
     """--config, --region, --profile, --endpoint-url, --function-name, --json, --debug."""
-    for option in reversed(_GLOBAL_OPTIONS):
-        func = option(func)
-    return func
+    return _stack(func, _GLOBAL_OPTIONS)
+
+
+# --- options several commands share ------------------------------------------------
 
 
 def dry_run_option(func: F) -> F:
@@ -146,7 +132,7 @@ def dry_run_option(func: F) -> F:
     )(func)
 
 
-def layer_name_option(kind: str) -> Callable[[F], F]:
+def layer_name_option(kind: str) -> Decorator[Any]:
     return click.option(
         "--layer-name",
         type=LAYER_NAME,
@@ -164,5 +150,235 @@ def bucket_option(func: F) -> F:
 
 def out_option(func: F) -> F:
     return click.option(
-        "--out", type=click.Path(file_okay=False), help="Build directory [default: build]."
+        "--out",
+        type=click.Path(file_okay=False),
+        help=f"Build directory [default: {DEFAULTS.out}].",
     )(func)
+
+
+def runtime_option(func: F) -> F:
+    return click.option("--runtime", help=f"Lambda runtime [default: {DEFAULTS.runtime}].")(func)
+
+
+def arch_option(func: F) -> F:
+    return click.option(
+        "--arch",
+        type=click.Choice(ARCHITECTURES),
+        help=f"Lambda architecture [default: {DEFAULTS.arch}].",
+    )(func)
+
+
+def memory_option(type: click.ParamType[Any] = MEMORY) -> Decorator[Any]:
+    """--memory; ``cost`` takes any positive number (it prices what-ifs) and says
+    so itself."""
+    return click.option("--memory", type=type, help=f"Memory in MB [default: {DEFAULTS.memory}].")
+
+
+def batch_size_option(
+    help: str = f"Records per invocation [default: {DEFAULTS.batch_size}].",
+    *,
+    name: str = "batch_size",
+    type: click.ParamType[Any] = BATCH_SIZE,
+    multiple: bool = False,
+) -> Decorator[Any]:
+    """--batch-size: the trigger's (the setting batch-size) by default. ``invoke``
+    (records per event, for --texts) and ``cost`` (repeatable) take theirs under
+    another name, so the file's batch-size stays the trigger's, and check it
+    themselves with a message of their own."""
+    return click.option(
+        "--batch-size", name, type=type, multiple=multiple, required=multiple, help=help
+    )
+
+
+def stream_arn_option(func: F) -> F:
+    return click.option(
+        "--stream-arn", type=STREAM_ARN, help="Kinesis stream ARN that triggers the function."
+    )(func)
+
+
+def table_stream_arn_option(func: F) -> F:
+    return click.option(
+        "--table-stream-arn",
+        type=STREAM_ARN,
+        help="DynamoDB table stream ARN that triggers the function.",
+    )(func)
+
+
+def sink_option(func: F) -> F:
+    return click.option(
+        "--sink",
+        help="Where predictions go: log, dynamodb:TABLE or kinesis:STREAM "
+        f"[default: {DEFAULTS.sink}].",
+    )(func)
+
+
+def on_failure_option(func: F) -> F:
+    return click.option(
+        "--on-failure",
+        type=DESTINATION_ARN,
+        help="SQS/SNS/S3 ARN that receives records that exhausted their retries.",
+    )(func)
+
+
+def trigger_options(func: F) -> F:
+    """What the function reads and writes: --stream-arn, --table-stream-arn, --sink,
+    --on-failure (deploy wires them; iam-policy grants them)."""
+    return _stack(
+        func, (stream_arn_option, table_stream_arn_option, sink_option, on_failure_option)
+    )
+
+
+def text_options(func: F) -> F:
+    """--text-field and --text-is-json: where each record holds its text."""
+    func = click.option(
+        "--text-is-json",
+        is_flag=True,
+        default=None,
+        help="The text field holds a JSON-encoded string (the seed's format).",
+    )(func)
+    return click.option(
+        "--text-field",
+        help=f"JSON field of each record holding the text [default: {DEFAULTS.text_field}].",
+    )(func)
+
+
+def handler_dir_option(func: F) -> F:
+    return click.option(
+        "--handler-dir", type=click.Path(file_okay=False), help="Your own handler/ directory."
+    )(func)
+
+
+def model_version_option(help: str) -> Decorator[Any]:
+    return click.option("--model-version", type=LAYER_VERSION, help=help)
+
+
+def layer_version_option(help: str, *, multiple: bool = False) -> Decorator[Any]:
+    """--version N of the model layer (rollback links it; cleanup deletes them)."""
+    return click.option("--version", "version", type=LAYER_VERSION, multiple=multiple, help=help)
+
+
+def allow_mismatch_option(
+    help: str = "Go ahead although the model was saved with other Python/scikit-learn/numpy "
+    "versions than the deps layer has (recorded on the function; status shows it).",
+) -> Decorator[Any]:
+    """--allow-version-mismatch: past the compatibility gate (publish-model, deploy,
+    rollback)."""
+    return click.option("--allow-version-mismatch", is_flag=True, default=None, help=help)
+
+
+def stream_options(func: F) -> F:
+    """How the trigger reads the stream: position, bisecting, retries, record age,
+    parallelization (mlayer's defaults in settings.py)."""
+    return _stack(
+        func,
+        (
+            click.option(
+                "--starting-position",
+                type=click.Choice(["LATEST", "TRIM_HORIZON"]),
+                help=f"Where a new trigger starts reading [default: {DEFAULTS.starting_position}].",
+            ),
+            click.option(
+                "--bisect-on-error/--no-bisect-on-error",
+                default=None,
+                help="Split a failing batch in two and retry each half (a split uses no retry) "
+                f"[default: {'on' if SAFE_BISECT_ON_ERROR else 'off'}].",
+            ),
+            click.option(
+                "--maximum-retries",
+                type=click.IntRange(-1, 10000),
+                help="Retries of a failing batch, then its records are dropped (or sent "
+                "--on-failure); -1 until they expire, the shard blocked meanwhile "
+                f"[default: {SAFE_MAXIMUM_RETRIES}].",
+            ),
+            click.option(
+                "--maximum-record-age",
+                type=RECORD_AGE,
+                help="Seconds after which a record is dropped, or sent --on-failure (60..604800); "
+                f"-1 never [default: {SAFE_MAXIMUM_RECORD_AGE}, the streams' default retention].",
+            ),
+            click.option(
+                "--parallelization-factor",
+                type=click.IntRange(1, 10),
+                help="Concurrent batches per shard "
+                f"[default: {DEFAULTS.parallelization_factor}]; order per partition key is kept.",
+            ),
+        ),
+    )
+
+
+# build-deps: how the dependency layer is built (Settings' build-deps section).
+_BUILD_OPTIONS = (
+    click.option(
+        "--builder",
+        type=click.Choice(["auto", "pip", "docker"]),
+        help="How to build [default: auto: docker when an engine answers, else pip].",
+    ),
+    click.option(
+        "--image", help="Docker build image [default: public.ecr.aws/sam/build-<runtime>]."
+    ),
+    click.option(
+        "--host-network",
+        is_flag=True,
+        default=None,
+        help="Run build containers on the host network.",
+    ),
+    click.option(
+        "--ca-bundle",
+        type=click.Path(dir_okay=False),
+        help="CA bundle for the build container's pip (mounted read-only) [default: $PIP_CERT].",
+    ),
+    click.option(
+        "--slim/--no-slim",
+        default=None,
+        help="Remove tests, sources, headers, stubs, docs [default: slim].",
+    ),
+    click.option(
+        "--bytecode/--no-bytecode",
+        default=None,
+        help="Compile unchecked-hash .pyc for the target's Python [default: on].",
+    ),
+    click.option(
+        "--sourceless", is_flag=True, default=None, help="Ship .pyc in place of .py (smallest)."
+    ),
+    click.option(
+        "--keep-sources",
+        is_flag=True,
+        default=None,
+        help="With --prune, keep the .py files (--prune alone ships sourceless bytecode).",
+    ),
+    click.option(
+        "--no-deps",
+        is_flag=True,
+        default=None,
+        help="Install exactly the listed pins, no dependencies (each must be name==version).",
+    ),
+    click.option(
+        "--prune",
+        is_flag=True,
+        default=None,
+        help="Keep only what the sample model uses (traced), verified by its predictions.",
+    ),
+    click.option(
+        "--sample-model",
+        "sample_models",
+        multiple=True,
+        type=click.Path(dir_okay=False),
+        help="A joblib file of the model, for --prune (repeat, in pipeline order).",
+    ),
+    click.option(
+        "--sample-event",
+        type=click.Path(dir_okay=False),
+        help="A sample event (Kinesis JSON, or a JSON list of texts) for --prune.",
+    ),
+    click.option(
+        "--reserve-mb",
+        type=click.IntRange(0),
+        help="MB of Lambda's 262 MB to keep free besides the model layer [default: 0].",
+    ),
+)
+
+
+def build_options(func: F) -> F:
+    """--builder, --image, ..., --reserve-mb: how build-deps builds (its target is
+    --runtime and --arch)."""
+    return _stack(func, _BUILD_OPTIONS)

@@ -1,518 +1,396 @@
-"""Desired state vs what AWS has -> a ``Plan`` of explicit steps (pure, no I/O).
+"""The deploy and rollback planner: (request, ``RemoteState``) -> a ``Plan``, or a refusal.
 
-``deploy``, a model relink and ``rollback`` are all plans. ``--dry-run`` prints
-a plan; ``executor.apply`` carries out the very same object. A plan with no
-steps means nothing would change.
+Pure: no I/O, no boto3. Every question a deploy or rollback asks is answered
+here from one snapshot of AWS (``mlayer.state.RemoteState``, read by
+``mlayer.aws.snapshot``): which model version to link and whether it is
+pinned, whether the deps layer can load it (the gate), whether the layers fit
+Lambda's unzipped budget, which role, which triggers with which options, the
+function's environment, what of the user's to keep, and what to tell the user.
+A refusal is raised (``UsageError``, ``NotFound``, ``VersionMismatch``) before
+anything changes; ``executor.apply`` carries out the plan returned.
 
-mlayer owns, on the function, its two layers (by layer name) and the
-environment variables whose names start with ``MLAYER_``; a plan changes only
-those and keeps every other layer and variable as it finds them.
+``check_deploy_request`` holds the checks that need no snapshot at all; they
+run before AWS is read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
-from mlayer.aws import (
-    LAMBDA_DEFAULT_MAXIMUM_RECORD_AGE,
-    LAMBDA_DEFAULT_MAXIMUM_RETRIES,
-    LAMBDA_DEFAULT_PARALLELIZATION,
-    FunctionState,
-    TriggerState,
-    layer_name_of,
+from mlayer import gate
+from mlayer.arns import layer_name_of, layer_version_of, short_arn
+from mlayer.changes import plan_deploy, plan_relink
+from mlayer.contract import HANDLER, MODEL_VARIABLES, PINNED_ENV, SINK_KEY, model_environment
+from mlayer.contract import handler_environment as environment_for
+from mlayer.descriptions import deps_fields, model_fields
+from mlayer.errors import AwsError, NotFound, UsageError
+from mlayer.gate import GateResult
+from mlayer.layerbuild.budget import function_over_limit
+from mlayer.policy import (
+    ROLE_POLICY_NAME,
+    SinkSpec,
+    destination_actions,
+    policy_json,
+    role_policy,
+    source_kind,
 )
-from mlayer.errors import UsageError
-from mlayer.settings import SAFE_BISECT_ON_ERROR, SAFE_MAXIMUM_RECORD_AGE, SAFE_MAXIMUM_RETRIES
+from mlayer.state import FunctionState, LayerVersion, RemoteState
+from mlayer.steps import FunctionSpec, Plan, PutRole, TriggerSpec
+from mlayer.validate import account_mismatch, check_role_name, region_mismatch
 
-REPORT_BATCH_ITEM_FAILURES = "ReportBatchItemFailures"
-OWNED_ENV_PREFIX = "MLAYER_"  # the environment variables mlayer sets and may remove
-LAYER_LIMIT = 5  # Lambda links at most five layers to a function
-
-
-def short_arn(arn: str) -> str:
-    """``…:layer:NAME:7`` -> ``NAME:7`` for messages."""
-    parts = arn.split(":")
-    return ":".join(parts[-2:]) if ":layer:" in arn else arn
+__all__ = [
+    "ROLE_POLICY_NAME",
+    "DeployRequest",
+    "RollbackRequest",
+    "check_deploy_request",
+    "plan_function",
+    "plan_rollback",
+    "short_arn",
+]
 
 
 @dataclass(frozen=True)
-class FunctionSpec:
-    """The function as it should be."""
+class DeployRequest:
+    """What the user asked ``deploy`` for (from flags and mlayer.toml)."""
 
-    name: str
-    role: str
+    function_name: str
+    deps_layer: str
+    model_layer: str
     runtime: str
-    handler: str
     arch: str
     memory: int
     timeout: int
-    code_sha256: str  # Lambda's base64 form
-    layers: tuple[str, ...]
-    environment: tuple[tuple[str, str], ...] = ()
-
-    def configuration(self) -> dict[str, object]:
-        """The UpdateFunctionConfiguration fields this spec sets."""
-        return {
-            "Role": self.role,
-            "Runtime": self.runtime,
-            "Handler": self.handler,
-            "MemorySize": self.memory,
-            "Timeout": self.timeout,
-            "Layers": list(self.layers),
-            "Environment": {"Variables": dict(self.environment)},
-        }
-
-
-def owned_environment(environment: Mapping[str, str]) -> dict[str, str]:
-    """The variables of ``environment`` that mlayer owns (``MLAYER_*``)."""
-    return {k: v for k, v in environment.items() if k.startswith(OWNED_ENV_PREFIX)}
-
-
-def keep_foreign(desired: FunctionSpec, current: FunctionState) -> tuple[FunctionSpec, str | None]:
-    """``desired`` (mlayer's layers and variables only) with what the function
-    has that mlayer does not own kept, and a note naming what is kept.
-
-    Layers: mlayer's first, then the function's other layers in their order.
-    Environment: the function's, its ``MLAYER_*`` variables replaced by mlayer's.
-    Refuses (UsageError) more layers than Lambda links.
-    """
-    owned_names = {layer_name_of(arn) for arn in desired.layers}
-    foreign_layers = [arn for arn in current.layers if layer_name_of(arn) not in owned_names]
-    layers = (*desired.layers, *foreign_layers)
-    if len(layers) > LAYER_LIMIT:
-        raise UsageError(
-            f"function {desired.name} would link {len(layers)} layers "
-            f"({', '.join(short_arn(a) for a in layers)}), over Lambda's limit of "
-            f"{LAYER_LIMIT}: remove {len(layers) - LAYER_LIMIT} of its other layers "
-            "(aws lambda update-function-configuration --layers) and re-run"
-        )
-    foreign_env = {
-        k: v for k, v in current.environment.items() if not k.startswith(OWNED_ENV_PREFIX)
-    }
-    environment = {**foreign_env, **dict(desired.environment)}
-    kept = []
-    if foreign_env:
-        kept.append("environment " + ", ".join(sorted(foreign_env)))
-    if foreign_layers:
-        noun = "layer" if len(foreign_layers) == 1 else "layers"
-        kept.append(f"{noun} " + ", ".join(short_arn(a) for a in foreign_layers))
-    note = "keeps what mlayer does not own: " + "; ".join(kept) if kept else None
-    merged = replace(desired, layers=layers, environment=tuple(sorted(environment.items())))
-    return merged, note
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What the function links once the plan is applied. Read back after
-    applying, mlayer's part of it (``owned_layers``, ``MLAYER_*``) must match:
-    otherwise someone else changed it while mlayer was deploying."""
-
-    function_name: str
-    layers: tuple[str, ...]  # every layer, in order
-    owned_layers: frozenset[str]  # the names of mlayer's layers among them
-    environment: tuple[tuple[str, str], ...]  # mlayer's variables only
-
-    def differs(self, state: FunctionState | None) -> bool:
-        if state is None:
-            return True
-        linked = tuple(a for a in state.layers if layer_name_of(a) in self.owned_layers)
-        planned = tuple(a for a in self.layers if layer_name_of(a) in self.owned_layers)
-        return linked != planned or owned_environment(state.environment) != dict(self.environment)
-
-
-@dataclass(frozen=True)
-class TriggerSpec:
-    """A stream event source mapping (Kinesis or DynamoDB Streams) as it should be.
-
-    Defaults are mlayer's (settings.py says why), not Lambda's.
-    """
-
-    source_arn: str
-    batch_size: int
-    starting_position: str
-    bisect_on_error: bool = SAFE_BISECT_ON_ERROR
-    maximum_retries: int = SAFE_MAXIMUM_RETRIES
-    maximum_record_age: int = SAFE_MAXIMUM_RECORD_AGE
-    parallelization_factor: int = LAMBDA_DEFAULT_PARALLELIZATION
-    on_failure: str | None = None  # SQS/SNS/S3 ARN for records that exhaust their retries
-
-    def settings(self) -> dict[str, object]:
-        """The fields a mapping update can change, in the API's names."""
-        return {
-            "BatchSize": self.batch_size,
-            "BisectBatchOnFunctionError": self.bisect_on_error,
-            "MaximumRetryAttempts": self.maximum_retries,
-            "MaximumRecordAgeInSeconds": self.maximum_record_age,
-            "ParallelizationFactor": self.parallelization_factor,
-            "DestinationConfig": {"OnFailure": {"Destination": self.on_failure}}
-            if self.on_failure
-            else {"OnFailure": {}},
-        }
-
-    def create_request(self) -> dict[str, object]:
-        request = {
-            "EventSourceArn": self.source_arn,
-            "StartingPosition": self.starting_position,
-            "FunctionResponseTypes": [REPORT_BATCH_ITEM_FAILURES],
-            **self.settings(),
-        }
-        if not self.on_failure:
-            del request["DestinationConfig"]
-        return request
-
-    def describe_options(self) -> str:
-        parts = [f"batch {self.batch_size}", self.starting_position]
-        if self.bisect_on_error:
-            parts.append("bisect on error")
-        if self.maximum_retries != LAMBDA_DEFAULT_MAXIMUM_RETRIES:
-            parts.append(f"{self.maximum_retries} retries")
-        if self.maximum_record_age != LAMBDA_DEFAULT_MAXIMUM_RECORD_AGE:
-            parts.append(f"record age {self.maximum_record_age} s")
-        if self.parallelization_factor != LAMBDA_DEFAULT_PARALLELIZATION:
-            parts.append(f"{self.parallelization_factor} batches per shard")
-        if self.on_failure:
-            parts.append(f"on failure -> {self.on_failure}")
-        return ", ".join([*parts, REPORT_BATCH_ITEM_FAILURES])
-
-
-@dataclass(frozen=True)
-class CreateFunction:
-    spec: FunctionSpec
-
-    def describe(self) -> str:
-        layers = ", ".join(short_arn(arn) for arn in self.spec.layers)
-        return (
-            f"create function {self.spec.name} ({self.spec.runtime}/{self.spec.arch}, "
-            f"{self.spec.memory} MB, {self.spec.timeout} s) with layers {layers}"
-        )
-
-
-@dataclass(frozen=True)
-class UpdateCode:
-    name: str
-    arch: str
-
-    def describe(self) -> str:
-        return f"update the code of {self.name} (handler/ changed)"
-
-
-@dataclass(frozen=True)
-class UpdateConfiguration:
-    name: str
-    changes: tuple[tuple[str, object, object], ...]  # (field, old, new)
-
-    def request(self) -> dict[str, object]:
-        return {field_name: new for field_name, _old, new in self.changes}
-
-    def describe(self) -> str:
-        return f"update {self.name}: " + "; ".join(
-            _describe_change(name, old, new) for name, old, new in self.changes
-        )
-
-
-@dataclass(frozen=True)
-class CreateTrigger:
-    function_name: str
-    spec: TriggerSpec
-
-    def describe(self) -> str:
-        return (
-            f"create trigger {self.spec.source_arn} -> {self.function_name} "
-            f"({self.spec.describe_options()})"
-        )
-
-
-@dataclass(frozen=True)
-class UpdateTrigger:
-    uuid: str
-    source_arn: str
-    changes: tuple[tuple[str, object, object], ...]
-
-    def request(self) -> dict[str, object]:
-        return {field_name: new for field_name, _old, new in self.changes}
-
-    def describe(self) -> str:
-        return f"update trigger {self.source_arn}: " + "; ".join(
-            _describe_change(name, old, new) for name, old, new in self.changes
-        )
-
-
-@dataclass(frozen=True)
-class PutRole:
-    """Create the execution role (when ``create``) and set its inline policy."""
-
-    name: str
-    policy: str  # JSON
-    create: bool
-
-    def describe(self) -> str:
-        verb = "create role" if self.create else "update the policy of role"
-        return f"{verb} {self.name} (least privilege: mlayer iam-policy shows it)"
-
-
-@dataclass(frozen=True)
-class DeleteLayerVersion:
-    arn: str
-
-    def describe(self) -> str:
-        return f"delete {short_arn(self.arn)}"
-
-
-Step = (
-    PutRole
-    | CreateFunction
-    | UpdateCode
-    | UpdateConfiguration
-    | CreateTrigger
-    | UpdateTrigger
-    | DeleteLayerVersion
-)
-
-
-@dataclass(frozen=True)
-class Plan:
-    steps: tuple[Step, ...]
-    notes: tuple[str, ...] = field(default=())
-    # The RevisionId of the function the plan was made from: its first update
-    # carries it, so Lambda refuses the update if the function changed since.
-    revision_id: str = ""
-    outcome: Outcome | None = None
+    code_sha256: str  # the function zip's, in Lambda's base64 form
+    code_bytes: int  # the function zip's unzipped size
+    # The options every stream trigger gets; its source_arn is left empty here
+    # and set per source (given, or the triggers the function has).
+    trigger: TriggerSpec
+    text_field: str
+    sink: SinkSpec
+    text_is_json: bool = False
+    role: str | None = None
+    create_role: bool = False
+    sources: tuple[tuple[str, str], ...] = ()  # (flag, ARN) given by flag or file
+    allow_version_mismatch: bool = False
+    model_version: int | None = None  # --model-version
 
     @property
-    def changed(self) -> bool:
-        return bool(self.steps)
-
-    def describe(self) -> list[str]:
-        return [step.describe() for step in self.steps]
-
-
-def _describe_change(name: str, old: object, new: object) -> str:
-    if name == "Layers":
-        old_layers = ", ".join(short_arn(a) for a in old) if isinstance(old, list | tuple) else ""
-        new_layers = ", ".join(short_arn(a) for a in new) if isinstance(new, list | tuple) else ""
-        return f"layers [{old_layers}] -> [{new_layers}]"
-    if name == "Environment":
-        before, after = _variables(old), _variables(new)
-        changed = sorted(k for k in {*before, *after} if before.get(k) != after.get(k))
-        return "environment " + ", ".join(
-            f"{k} {_short(before.get(k))} -> {_short(after.get(k))}" for k in changed
-        )
-    return f"{name} {old} -> {new}"
-
-
-def _variables(environment: object) -> dict[str, str]:
-    variables = environment.get("Variables") if isinstance(environment, dict) else None
-    return dict(variables) if isinstance(variables, dict) else {}
-
-
-def _short(value: str | None) -> str:
-    if value is None:
-        return "(unset)"
-    return value if len(value) <= 24 else value[:16] + "…"
-
-
-def plan_deploy(
-    desired: FunctionSpec,
-    current: FunctionState | None,
-    trigger: TriggerSpec | Sequence[TriggerSpec],
-    triggers: list[TriggerState],
-    *,
-    role: PutRole | None = None,
-    notes: Sequence[str] = (),
-) -> Plan:
-    """The steps that take the function and its triggers from ``current`` to ``desired``.
-
-    ``desired`` holds mlayer's layers and ``MLAYER_*`` variables only: what
-    else the function has is kept (``keep_foreign``).
-    """
-    wanted = [trigger] if isinstance(trigger, TriggerSpec) else list(trigger)
-    steps: list[Step] = [role] if role else []
-    all_notes: list[str] = list(notes)
-    owned_layers = frozenset(layer_name_of(arn) for arn in desired.layers)
-    if current is None:
-        steps.append(CreateFunction(desired))
-    else:
-        desired, kept = keep_foreign(desired, current)
-        if kept:
-            all_notes.append(kept)
-        if current.code_sha256 != desired.code_sha256 or current.architecture != desired.arch:
-            steps.append(UpdateCode(desired.name, desired.arch))
-        changes = _configuration_changes(desired, current)
-        if changes:
-            steps.append(UpdateConfiguration(desired.name, changes))
-
-    for spec in wanted:
-        existing = next((t for t in triggers if t.source_arn == spec.source_arn), None)
-        if existing is None:
-            steps.append(CreateTrigger(desired.name, spec))
-            continue
-        trigger_changes = trigger_changes_of(spec, existing)
-        if trigger_changes:
-            steps.append(UpdateTrigger(existing.uuid, existing.source_arn, trigger_changes))
-            if _to_safe_defaults(trigger_changes):
-                all_notes.append(
-                    f"the trigger from {existing.source_arn} moves from Lambda's defaults "
-                    "(retry a failing batch until its records expire) to mlayer's: "
-                    f"{spec.describe_options()}"
-                )
-        if existing.starting_position and existing.starting_position != spec.starting_position:
-            all_notes.append(
-                f"the trigger keeps starting position {existing.starting_position}: "
-                "Lambda cannot change it on an existing mapping"
-            )
-    if any(_drops_records(spec) for spec in wanted):
-        all_notes.append(
-            "records that exhaust their retries or outlive the record age are dropped: "
-            "pass --on-failure ARN (SQS/SNS/S3) to keep them"
-        )
-    sources = {spec.source_arn for spec in wanted}
-    others = [t.source_arn for t in triggers if t.source_arn not in sources]
-    if others:
-        all_notes.append("left untouched: other triggers from " + ", ".join(others))
-    outcome = Outcome(
-        desired.name,
-        desired.layers,
-        owned_layers,
-        tuple(sorted(owned_environment(dict(desired.environment)).items())),
-    )
-    return Plan(
-        tuple(steps),
-        tuple(all_notes),
-        revision_id=current.revision_id if current else "",
-        outcome=outcome,
-    )
-
-
-def _drops_records(spec: TriggerSpec) -> bool:
-    finite = (
-        spec.maximum_retries != LAMBDA_DEFAULT_MAXIMUM_RETRIES
-        or spec.maximum_record_age != LAMBDA_DEFAULT_MAXIMUM_RECORD_AGE
-    )
-    return finite and not spec.on_failure
-
-
-def _to_safe_defaults(changes: Sequence[tuple[str, object, object]]) -> bool:
-    """Whether ``changes`` move a mapping from Lambda's defaults to mlayer's."""
-    lambdas = {
-        "BisectBatchOnFunctionError": (False, SAFE_BISECT_ON_ERROR),
-        "MaximumRetryAttempts": (LAMBDA_DEFAULT_MAXIMUM_RETRIES, SAFE_MAXIMUM_RETRIES),
-        "MaximumRecordAgeInSeconds": (LAMBDA_DEFAULT_MAXIMUM_RECORD_AGE, SAFE_MAXIMUM_RECORD_AGE),
-    }
-    return any(lambdas.get(name) == (old, new) for name, old, new in changes)
-
-
-def trigger_changes_of(
-    spec: TriggerSpec, existing: TriggerState
-) -> tuple[tuple[str, object, object], ...]:
-    """The fields of ``existing`` to change so it matches ``spec``, as (field, old, new)."""
-    observed: dict[str, object] = {
-        "BatchSize": existing.batch_size,
-        "BisectBatchOnFunctionError": existing.bisect_on_error,
-        "MaximumRetryAttempts": existing.maximum_retries,
-        "MaximumRecordAgeInSeconds": existing.maximum_record_age,
-        "ParallelizationFactor": existing.parallelization_factor,
-        "DestinationConfig": {"OnFailure": {"Destination": existing.on_failure}}
-        if existing.on_failure
-        else {"OnFailure": {}},
-    }
-    changes: list[tuple[str, object, object]] = [
-        (name, observed[name], value)
-        for name, value in spec.settings().items()
-        if observed[name] != value
-    ]
-    if REPORT_BATCH_ITEM_FAILURES not in existing.response_types:
-        changes.append(
-            ("FunctionResponseTypes", list(existing.response_types), [REPORT_BATCH_ITEM_FAILURES])
-        )
-    return tuple(changes)
-
-
-def _configuration_changes(
-    desired: FunctionSpec, current: FunctionState
-) -> tuple[tuple[str, object, object], ...]:
-    observed: Mapping[str, object] = {
-        "Role": current.role,
-        "Runtime": current.runtime,
-        "Handler": current.handler,
-        "MemorySize": current.memory,
-        "Timeout": current.timeout,
-        "Layers": list(current.layers),
-        "Environment": {"Variables": current.environment},
-    }
-    return tuple(
-        (name, observed[name], value)
-        for name, value in desired.configuration().items()
-        if observed[name] != value
-    )
-
-
-def plan_relink(
-    current: FunctionState, model_layer_arn: str, environment: Mapping[str, str] | None = None
-) -> Plan:
-    """Point the function's model layer at ``model_layer_arn``, every other layer kept.
-
-    ``environment``, when given, is the function's whole new environment (the
-    relink also moves the model's hash and any allowed version mismatch).
-    Raises ValueError when the function links no version of that layer.
-    """
-    model_layer = layer_name_of(model_layer_arn)
-    if not any(layer_name_of(arn) == model_layer for arn in current.layers):
-        raise ValueError(f"function {current.name} links no version of layer {model_layer}")
-    layers = [
-        model_layer_arn if layer_name_of(arn) == model_layer else arn for arn in current.layers
-    ]
-    changes: list[tuple[str, object, object]] = []
-    if layers != list(current.layers):
-        changes.append(("Layers", list(current.layers), layers))
-    if environment is not None and dict(environment) != current.environment:
-        changes.append(
-            (
-                "Environment",
-                {"Variables": current.environment},
-                {"Variables": dict(environment)},
-            )
-        )
-    after = current.environment if environment is None else environment
-    outcome = Outcome(
-        current.name,
-        tuple(layers),
-        frozenset({model_layer}),
-        tuple(sorted(owned_environment(after).items())),
-    )
-    if not changes:
-        notes = (f"{current.name} already links {short_arn(model_layer_arn)}",)
-        return Plan((), notes, revision_id=current.revision_id, outcome=outcome)
-    steps = (UpdateConfiguration(current.name, tuple(changes)),)
-    return Plan(steps, revision_id=current.revision_id, outcome=outcome)
+    def role_name(self) -> str:
+        """The role ``--create-role`` creates and keeps up to date."""
+        return f"{self.function_name}-mlayer"
 
 
 @dataclass(frozen=True)
-class Kept:
-    arn: str
-    reasons: tuple[str, ...]
+class RollbackRequest:
+    """``rollback --version N`` (``version``) or ``--to-previous`` (None)."""
 
-    def describe(self) -> str:
-        return f"keep {short_arn(self.arn)}: {', '.join(self.reasons)}"
+    function_name: str
+    model_layer: str
+    version: int | None
+    allow_version_mismatch: bool = False
 
 
-def plan_cleanup(
-    versions: Sequence[str], keep: int, linked_by: Mapping[str, Sequence[str]]
-) -> tuple[Plan, tuple[Kept, ...]]:
-    """Delete all but the ``keep`` newest model layer versions, never a linked one.
+# --- checks that need no snapshot ---------------------------------------------------
 
-    ``versions`` are layer version ARNs newest first; ``linked_by`` maps an ARN
-    to what links it (``$LATEST``, ``version 3``, ``alias prod``, another function).
+
+def check_sources_region(sources: Sequence[tuple[str, str]], region: str) -> None:
+    """Refuse a stream source in another region than the function's: Lambda reads
+    streams in its own region only."""
+    for flag, arn in sources:
+        problem = region_mismatch(flag, arn, region)
+        if problem:
+            raise UsageError(problem)
+
+
+def check_deploy_request(request: DeployRequest, region: str) -> None:
+    """The refusals that need nothing from AWS: a failure destination that is not
+    SQS, SNS or S3, a source in another region, a role both given and to create,
+    a function name too long for the role ``--create-role`` names after it."""
+    if request.trigger.on_failure:
+        destination_actions(request.trigger.on_failure)
+    check_sources_region(request.sources, region)
+    if request.create_role:
+        if request.role:
+            raise UsageError("pass either --role ARN or --create-role, not both")
+        try:
+            check_role_name(request.role_name)  # IAM allows 64 characters, Lambda's names 64 too
+        except ValueError as exc:
+            raise UsageError(
+                f"--create-role would name the role {request.role_name!r}, which {exc}: pass "
+                "--role ARN of a role you made, or use a function name of at most 57 characters"
+            ) from None
+
+
+# --- the model: which version, pinned or not, and the gate --------------------------------
+
+
+def newest(versions: Sequence[LayerVersion], layer_name: str, hint: str) -> LayerVersion:
+    if not versions:
+        raise NotFound(f"layer {layer_name} has no version yet: run {hint} first")
+    return versions[0]
+
+
+def find_model_version(
+    versions: Sequence[LayerVersion], layer_name: str, version: int
+) -> LayerVersion:
+    """Version ``version`` of the model layer, or a refusal listing those that exist."""
+    found = next((v for v in versions if v.version == version), None)
+    if found is None:
+        listed = ", ".join(str(v.version) for v in sorted(versions, key=lambda v: v.version))
+        raise NotFound(
+            f"model layer {layer_name} has no version {version} (existing: {listed or 'none'}; "
+            "deleted versions cannot come back: publish the model again)"
+        )
+    return found
+
+
+def pinned_version(current: FunctionState | None) -> int | None:
+    """The model version pinned on the function (by rollback or --model-version), if any."""
+    value = current.environment.get(PINNED_ENV, "") if current else ""
+    return int(value) if value.isdigit() else None
+
+
+def choose_model(
+    versions: Sequence[LayerVersion],
+    layer_name: str,
+    requested: int | None,
+    current: FunctionState | None,
+) -> tuple[LayerVersion, int | None, list[str]]:
+    """The model version to link, the pin to record, and what to tell the user.
+
+    An explicit version (``--model-version``, ``rollback``) wins, and is pinned
+    when older than the newest. Otherwise a pinned version stays linked (a plain
+    deploy, say for more memory, must not bring back the model rolled away from);
+    else the newest.
     """
-    kept: list[Kept] = []
-    steps: list[Step] = []
-    for index, arn in enumerate(versions):
-        reasons = [f"linked by {who}" for who in linked_by.get(arn, ())]
-        if index < keep:
-            reasons.insert(0, f"one of the {keep} newest")
-        if reasons:
-            kept.append(Kept(arn, tuple(reasons)))
-        else:
-            steps.append(DeleteLayerVersion(arn))
-    notes = tuple(k.describe() for k in kept)
-    return Plan(tuple(steps), notes), tuple(kept)
+    latest = newest(versions, layer_name, "mlayer publish-model")
+    pinned = pinned_version(current)
+    if requested is None and pinned is not None and pinned != latest.version:
+        model = next((v for v in versions if v.version == pinned), None)
+        if model is None:
+            raise NotFound(
+                f"model {layer_name}:{pinned}, pinned on the function, no longer exists: "
+                f"pass --model-version N (newest: {latest.version})"
+            )
+        note = (
+            f"model {layer_name}:{pinned} stays linked: it was pinned (by rollback or "
+            f"--model-version); pass --model-version {latest.version} to move to the newest"
+        )
+        return model, pinned, [note]
+    model = latest if requested is None else find_model_version(versions, layer_name, requested)
+    if model.version < latest.version:
+        note = (
+            f"pinned: plain deploys keep {layer_name}:{model.version}; "
+            f"deploy --model-version {latest.version} moves to the newest"
+        )
+        return model, model.version, [note]
+    return model, None, []
+
+
+def gate_layers(model: LayerVersion, deps: LayerVersion, allow: bool) -> GateResult:
+    """Refuse (``VersionMismatch``) a model the deps layer cannot load, unless ``allow``."""
+    return gate.check(
+        model_fields(model.description),
+        deps_fields(deps.description),
+        model_ref=short_arn(model.arn),
+        deps_ref=short_arn(deps.arn),
+        allow=allow,
+    )
+
+
+def check_function_size(deps: LayerVersion, model: LayerVersion, code_bytes: int = 0) -> None:
+    """Refuse layers and code over Lambda's unzipped limit (known when mlayer
+    published both layers and recorded their unzipped sizes)."""
+    sizes = [deps_fields(deps.description), model_fields(model.description)]
+    if not all(size.get("unzipped", "").isdigit() for size in sizes):
+        return
+    parts = {
+        f"deps {short_arn(deps.arn)}": int(sizes[0]["unzipped"]),
+        f"model {short_arn(model.arn)}": int(sizes[1]["unzipped"]),
+    }
+    if code_bytes:
+        parts["function code"] = code_bytes
+    problem = function_over_limit(parts)
+    if problem:
+        raise UsageError(problem)
+
+
+def model_variables(model: LayerVersion, checked: GateResult, pinned: int | None) -> dict[str, str]:
+    """The variables that follow the linked model: its hash, an allowed mismatch, the pin."""
+    mismatch = checked.summary() if checked.mismatches else None
+    return model_environment(model_fields(model.description).get("sha256"), mismatch, pinned)
+
+
+# --- deploy -------------------------------------------------------------------------------
+
+
+def trigger_specs(request: DeployRequest, state: RemoteState) -> list[TriggerSpec]:
+    """The stream triggers the function should have, each source checked to exist."""
+    flags = {arn: flag for flag, arn in request.sources}
+    sources = [arn for _flag, arn in request.sources] or [t.source_arn for t in state.triggers]
+    if not sources:
+        raise UsageError(
+            "no stream to trigger from: pass --stream-arn ARN (a Kinesis stream) or "
+            "--table-stream-arn ARN (a DynamoDB table stream)"
+        )
+    for arn in sources:
+        kinesis = source_kind(arn) == "kinesis"
+        default_flag = "--stream-arn" if kinesis else "--table-stream-arn"
+        _check_source(state, flags.get(arn, default_flag), arn, kinesis)
+    return [replace(request.trigger, source_arn=arn) for arn in sources]
+
+
+def _check_source(state: RemoteState, flag: str, arn: str, kinesis: bool) -> None:
+    """Refuse a source that cannot be read; one in another account says so."""
+    source = state.source(arn)
+    if source is None:
+        raise ValueError(f"the snapshot did not read the source {arn}")
+    other_account = account_mismatch(flag, arn, state.account_id) if state.account_id else None
+    if source.error is not None and not other_account:
+        raise AwsError(source.error)  # AWS's own refusal, as it said it
+    if source.exists and source.error is None:
+        return
+    if other_account:
+        raise UsageError(other_account)
+    if kinesis:
+        raise NotFound(f"Kinesis stream {arn} not found: create it or fix {flag}")
+    raise NotFound(
+        f"DynamoDB table stream {arn} not found: enable the table's stream "
+        f"(NEW_IMAGE or NEW_AND_OLD_IMAGES) or fix {flag}"
+    )
+
+
+def check_sink(sink: SinkSpec, state: RemoteState) -> None:
+    """Refuse a sink whose table or stream does not exist, or a table keyed otherwise."""
+    if sink.kind == "dynamodb":
+        key = state.sink.table_key
+        if key is None:
+            raise NotFound(
+                f"sink table {sink.name} not found: create it (partition key {SINK_KEY}, "
+                "a string) or fix --sink"
+            )
+        if key != (SINK_KEY, "S"):
+            raise UsageError(
+                f"sink table {sink.name} is keyed by {key[0]} ({key[1]}): predictions are "
+                f"written keyed by {SINK_KEY} (a string); use a table with that partition key"
+            )
+    elif sink.kind == "kinesis" and not state.sink.exists:
+        raise NotFound(f"sink stream {sink.name} not found: create it or fix --sink")
+
+
+def execution_role(
+    request: DeployRequest, state: RemoteState, sources: list[str]
+) -> tuple[str, PutRole | None]:
+    """The role ARN for the function, and the step that creates or updates it."""
+    if not request.create_role:
+        role = request.role or (state.function.role if state.function else None)
+        if not role:
+            raise UsageError(
+                f"function {request.function_name} does not exist yet: pass --role ARN "
+                "(its execution role) or --create-role"
+            )
+        return role, None
+    if state.role is None or state.account_id is None:
+        raise ValueError("the snapshot did not read the role --create-role manages")
+    policy = role_policy(
+        function_name=request.function_name,
+        region=state.region,
+        account=state.account_id,
+        sources=sources,
+        sink=request.sink,
+        on_failure=request.trigger.on_failure,
+    )
+    existing = state.role.arn
+    arn = existing or f"arn:aws:iam::{state.account_id}:role/{request.role_name}"
+    if existing and state.role.policy == policy:
+        return arn, None
+    return arn, PutRole(request.role_name, policy_json(policy), create=existing is None)
+
+
+def plan_function(request: DeployRequest, state: RemoteState) -> tuple[Plan, FunctionSpec]:
+    """Check every input against the snapshot and plan the deploy; refusals raise."""
+    check_deploy_request(request, state.region)
+    current = state.function
+    if not request.create_role and not (request.role or current):
+        execution_role(request, state, [])  # the one-line refusal, before the rest
+    wanted = trigger_specs(request, state)
+    check_sink(request.sink, state)
+    role, put_role = execution_role(request, state, [t.source_arn for t in wanted])
+
+    deps = newest(state.deps_versions, request.deps_layer, "mlayer build-deps --publish")
+    model, pinned, pin_notes = choose_model(
+        state.model_versions, request.model_layer, request.model_version, current
+    )
+    checked = gate_layers(model, deps, request.allow_version_mismatch)
+    check_function_size(deps, model, request.code_bytes)
+    environment = environment_for(
+        text_field=request.text_field,
+        text_is_json=request.text_is_json,
+        sink=request.sink.env,
+    )
+    environment.update(model_variables(model, checked, pinned))
+    spec = FunctionSpec(
+        name=request.function_name,
+        role=role,
+        runtime=request.runtime,
+        handler=HANDLER,
+        arch=request.arch,
+        memory=request.memory,
+        timeout=request.timeout,
+        code_sha256=request.code_sha256,
+        layers=(deps.arn, model.arn),
+        environment=tuple(sorted(environment.items())),
+    )
+    notes = (*pin_notes, *checked.notes())
+    plan = plan_deploy(spec, current, wanted, list(state.triggers), role=put_role, notes=notes)
+    return plan, spec
+
+
+# --- rollback -----------------------------------------------------------------------------
+
+
+def previous_model_version(
+    versions: Sequence[LayerVersion], layer_name: str, current: FunctionState
+) -> int:
+    """The newest existing model layer version older than the live one."""
+    live = [layer_version_of(a) for a in current.layers if layer_name_of(a) == layer_name]
+    if not live:
+        raise UsageError(f"function {current.name} links no version of layer {layer_name}")
+    older = [v.version for v in versions if v.version < live[0]]
+    if not older:
+        raise NotFound(
+            f"no version of {layer_name} older than the live {live[0]} exists: "
+            "pass --version N (mlayer versions lists them)"
+        )
+    return max(older)
+
+
+def plan_rollback(request: RollbackRequest, state: RemoteState) -> tuple[Plan, LayerVersion]:
+    """Plan the relink of the model layer to the requested version (None: the
+    previous one), through the gate: deploy's model choice, asked for a version.
+    Returns the plan and the model version it links."""
+    current = state.function
+    if current is None:
+        raise NotFound(f"function {request.function_name} does not exist: run mlayer deploy first")
+    layer_name, versions = request.model_layer, state.model_versions
+    version = request.version
+    if version is None:
+        version = previous_model_version(versions, layer_name, current)
+    target, pinned, pin_notes = choose_model(versions, layer_name, version, current)
+    deps = state.linked_deps
+    checked = (
+        gate_layers(target, deps, request.allow_version_mismatch)
+        if deps is not None
+        else gate.compare({}, {}, model_ref=short_arn(target.arn), deps_ref="(no deps layer)")
+    )
+    if deps is not None:
+        check_function_size(deps, target)
+    # Only the model's variables move; every other one (the user's too) is kept.
+    environment = {k: v for k, v in current.environment.items() if k not in MODEL_VARIABLES}
+    environment.update(model_variables(target, checked, pinned))
+    try:
+        plan = plan_relink(current, target.arn, environment)
+    except ValueError as exc:
+        raise UsageError(f"{exc}: run mlayer deploy to link it") from exc
+    return replace(plan, notes=(*plan.notes, *pin_notes, *checked.notes())), target

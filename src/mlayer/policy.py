@@ -21,6 +21,8 @@ from mlayer.errors import UsageError
 from mlayer.validate import check_resource_name
 
 SINK_KINDS = ("log", "dynamodb", "kinesis")
+# The name of the inline policy ``deploy --create-role`` puts on the role it manages.
+ROLE_POLICY_NAME = "mlayer-least-privilege"
 
 # The managed policies AWSLambdaKinesisExecutionRole / AWSLambdaDynamoDBExecutionRole
 # grant these on "*"; here they are scoped to the one stream.
@@ -58,7 +60,7 @@ class SinkSpec:
 
     @property
     def env(self) -> str:
-        """The ``MLAYER_SINK`` value the handler reads."""
+        """The ``MLAYER_SINK`` value the handler reads (``contract.SINK_ENV``)."""
         return self.kind if self.kind == "log" else f"{self.kind}:{self.name}"
 
     def arn(self, region: str, account: str) -> str:

@@ -2,7 +2,8 @@
 
 Every option can live in ``mlayer.toml`` (same name as the flag, without the
 dashes); a flag given on the command line wins over the file, and the file wins
-over the defaults below. Reading the file is the only I/O here.
+over the defaults below. Reading the file is the only I/O here; the CLI
+(``options``) gives each file value the type and range of its option.
 """
 
 from __future__ import annotations
@@ -122,82 +123,91 @@ class Settings:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "config_path"}
+DEFAULTS = Settings()  # for help texts: "[default: ...]" says what Settings says
 
-# Converts one file value (setting name, value), or raises ValueError with the reason,
-# starting with the value; the CLI passes options.file_value_converter, which applies
-# the flag of the same name.
-Converter = Callable[[str, Any], Any]
-# Settings that only the file sets, under no flag of their name (--layer-name sets them).
+# Settings only the file sets, under no option of their name (--layer-name sets
+# them from the command line, typed by options.LAYER_NAME): their rule is here.
 _FILE_ONLY_CHECKS: dict[str, Callable[[str], str]] = {
     "deps_layer_name": validate.check_layer_name,
     "model_layer_name": validate.check_layer_name,
 }
 
 
-def load_settings(
-    flags: dict[str, Any],
-    config: str | None = None,
-    cwd: Path | None = None,
-    convert: Converter | None = None,
-) -> Settings:
-    """Merge defaults, the config file and the flags that were given (not None).
+@dataclass(frozen=True)
+class ConfigFile:
+    """mlayer.toml as read: values by setting name, each of the TOML type of its default.
 
-    Each file value is type-checked, then passed through ``convert`` (the flag's
-    own type and range), so a bad value is refused naming the file and key before
-    any command runs.
+    The option of the same name gives a value its range and rule (the CLI puts
+    the values in click's ``default_map``); ``refusal`` words the error.
     """
+
+    path: Path
+    values: dict[str, Any]
+    keys: dict[str, str]  # setting name -> the key as written (batch-size or batch_size)
+
+    def refusal(self, name: str, reason: str) -> UsageError:
+        """``mlayer.toml: batch-size 0 is not in the range 1<=x<=10000``."""
+        return UsageError(f"{self.path}: {self.keys.get(name, name)} {reason}")
+
+
+def read_config(config: str | None = None, cwd: Path | None = None) -> ConfigFile | None:
+    """The config file (``config``, else ./mlayer.toml if there is one), checked for
+    unknown keys, TOML types and the rules of the file-only settings."""
     path = Path(config) if config else (cwd or Path.cwd()) / CONFIG_NAME
-    from_file = _read_config(path, explicit=config is not None, convert=convert)
-    values: dict[str, Any] = {**from_file}
-    values.update({k: v for k, v in flags.items() if v is not None and v != ()})
-    if from_file:
-        values["config_path"] = str(path)
-    return Settings(**values)
-
-
-def _read_config(path: Path, *, explicit: bool, convert: Converter | None) -> dict[str, Any]:
     if not path.exists():
-        if explicit:
+        if config is not None:
             raise UsageError(f"config file {path} does not exist")
-        return {}
+        return None
     try:
         raw = tomllib.loads(path.read_text())
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read config file {path}: {exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path} is not valid TOML: {exc}") from exc
-    values: dict[str, Any] = {}
+    file = ConfigFile(path, {}, {})
     for key, value in raw.items():
         name = key.replace("-", "_")
         if name == "model_files" or name not in _FIELDS:
             known = ", ".join(sorted(n.replace("_", "-") for n in _FIELDS))
             raise UsageError(f"{path}: unknown setting {key!r}; known settings: {known}")
-        value = _check_type(path, key, value, _FIELDS[name].default)
-        try:
-            values[name] = _convert(name, value, convert)
-        except ValueError as exc:
-            raise UsageError(f"{path}: {key} {exc}") from None
-    return values
+        file.keys[name] = key
+        file.values[name] = _check_type(file, name, value)
+    return file
 
 
-def _convert(name: str, value: Any, convert: Converter | None) -> Any:
-    """The value as the flag of its name would take it; ValueError says why not,
-    starting with the value (``0 is not in the range 1<=x<=10000``)."""
-    if convert is not None:
-        value = convert(name, value)
+def _check_type(file: ConfigFile, name: str, value: Any) -> Any:
+    # TOML has types of its own, which click's string-minded types would coerce
+    # ("5" -> 5, 3 -> "3", "yes" -> True): a value must already be of its kind.
+    default = _FIELDS[name].default
+    expected: type = type(default) if default is not None else str
+    if expected is tuple and isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)  # a list of file names, e.g. sample-models = ["a.joblib", ...]
+    if (expected is int and isinstance(value, bool)) or not isinstance(value, expected):
+        raise file.refusal(name, f"must be a {expected.__name__}, got {value!r}")
     check = _FILE_ONLY_CHECKS.get(name)
     if check is not None:
         try:
-            check(value)
+            check(str(value))
         except ValueError as exc:
-            raise ValueError(f"{value!r} {exc}") from None
+            raise file.refusal(name, f"{value!r} {exc}") from None
     return value
 
 
-def _check_type(path: Path, key: str, value: Any, default: Any) -> Any:
-    expected: type = type(default) if default is not None else str
-    if expected is tuple and isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return tuple(value)  # a list of file names, e.g. sample-model = ["a.joblib", ...]
-    if (expected is int and isinstance(value, bool)) or not isinstance(value, expected):
-        raise UsageError(f"{path}: {key} must be a {expected.__name__}, got {value!r}")
-    return value
+def resolve(file: ConfigFile | None, flags: dict[str, Any]) -> Settings:
+    """Defaults, then the file's values, then the flags that were given (not None)."""
+    values: dict[str, Any] = dict(file.values) if file else {}
+    values.update({k: v for k, v in flags.items() if v is not None and v != ()})
+    if file:
+        values["config_path"] = str(file.path)
+    return Settings(**values)
+
+
+def load_settings(
+    flags: dict[str, Any], config: str | None = None, cwd: Path | None = None
+) -> Settings:
+    """Merge defaults, the config file and the flags that were given (not None).
+
+    Outside the CLI no option types the file's values: only their TOML types and
+    the file-only rules are checked here.
+    """
+    return resolve(read_config(config, cwd), flags)

@@ -12,88 +12,67 @@ The layer's files sit under ``python/`` in the zip, which Lambda mounts at
 6. check the size budget, zip reproducibly, write the build manifest.
 
 An unchanged rebuild (same requirements, target, builder and options) reuses
-the zip. This stage never calls AWS.
+the zip. This stage never calls AWS. The options and their checks are in
+``build_options``; the manifest and the cache hit in ``manifest``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from packaging.utils import canonicalize_name
-
-from mlayer import __version__
-from mlayer.errors import BuildError, UsageError
+from mlayer.descriptions import deps_description  # its owner; re-exported (__all__)
+from mlayer.errors import BuildError
 from mlayer.layerbuild import budget as budgets
-from mlayer.layerbuild.archive import ZipSummary, directory_entries, sha256_file, write_zip
+from mlayer.layerbuild.archive import ZipSummary, directory_entries, write_zip
+from mlayer.layerbuild.build_options import (
+    BuildOptions,
+    Progress,
+    cache_inputs,
+    check_options,
+    choose_builder,
+    ships_sourceless,
+)
 from mlayer.layerbuild.dists import (
-    Distribution,
     check_wheel_tags,
     package_sizes,
     read_distributions,
     rewrite_records,
     tree_size,
-    versions_of,
 )
-from mlayer.layerbuild.manifest import MANIFEST_FILE, cache_key, read_manifest, write_manifest
+from mlayer.layerbuild.manifest import (
+    DEPS_ZIP_NAME,
+    MANIFEST_FILE,
+    cache_key,
+    cached_zip,
+    deps_manifest,
+    write_manifest,
+)
 from mlayer.layerbuild.pip import pip_install
 from mlayer.layerbuild.prune import prune, strip_extensions
-from mlayer.layerbuild.requirements import read_requirements
+from mlayer.layerbuild.requirements import pinned_versions
 from mlayer.layerbuild.slim import SlimReport, slim
 from mlayer.layerbuild.verify import Python, compile_bytecode, local_python, probe, verify_imports
-from mlayer.targets import Target
 
 if TYPE_CHECKING:
     from mlayer.layerbuild.docker import DockerBuilder
 
-DEPS_ZIP_NAME = "deps-layer.zip"
-BUILDERS = ("auto", "pip", "docker")
+# Imported from here by the CLI and the operations (their owners are in ``build_options``
+# and ``requirements``).
+__all__ = [
+    "BuildOptions",
+    "DepsBuild",
+    "Progress",
+    "build_deps_layer",
+    "deps_description",
+    "pinned_versions",
+]
 
-
-@contextlib.contextmanager
-def _no_bar(_label: str, _total: int) -> Iterator[Callable[[int], None]]:
-    yield lambda _: None
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    requirements: Path
-    target: Target
-    out: Path
-    builder: str = "auto"  # auto | pip | docker
-    image: str | None = None  # docker: default target.build_image
-    host_network: bool = False
-    ca_bundle: str | None = None
-    slim: bool = True
-    bytecode: bool = True
-    sourceless: bool = False
-    keep_sources: bool = False  # with --prune, which otherwise ships sourceless bytecode
-    no_deps: bool = False
-    prune: bool = False
-    sample_models: tuple[Path, ...] = ()
-    sample_event: Path | None = None
-    text_field: str = "textblob"
-    text_is_json: bool = False
-    reserved_bytes: int = 0  # model layer + function, out of Lambda's 262,144,000
-    use_cache: bool = True
-
-
-@dataclass(frozen=True)
-class Progress:
-    """Where a build reports what it is doing; the CLI passes click-backed callables."""
-
-    message: Callable[[str], None] = lambda _: None
-    detail: Callable[[str], None] = lambda _: None
-    warning: Callable[[str], None] = lambda _: None
-    # bar(label, total) -> context manager yielding update(n)
-    bar: Callable[[str, int], AbstractContextManager[Callable[[int], None]]] = _no_bar
+_QUIET = Progress()  # reports nothing
 
 
 @dataclass(frozen=True)
@@ -116,159 +95,12 @@ class DepsBuild:
         return budgets.LayerBudget(sizes["unzipped"], sizes["zipped"], sizes["reserved"])
 
 
-def check_requirements(path: Path) -> None:
-    if not path.is_file():
-        raise UsageError(f"requirements file {path} does not exist")
-    if not os.access(path, os.R_OK):
-        raise UsageError(f"requirements file {path} is not readable")
-    try:
-        path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"requirements file {path} cannot be read: {exc}") from exc
-
-
-def pinned_versions(requirements: Path) -> dict[str, str]:
-    """``name -> version`` for every requirement pinned with ``==`` (names canonical),
-    in the file and the ``-r`` files it names, whatever else pip's syntax puts on the
-    line (``--hash``, markers, continuations)."""
-    pins: dict[str, str] = {}
-    for entry in read_requirements(requirements).lines:
-        if entry.requirement is None:
-            continue
-        for spec in entry.requirement.specifier:
-            if spec.operator in ("==", "==="):
-                pins[canonicalize_name(entry.requirement.name)] = spec.version
-    return pins
-
-
-def check_all_pinned(requirements: Path) -> None:
-    """``--no-deps`` installs exactly the listed versions: each must be pinned with ==."""
-    for entry in read_requirements(requirements).lines:
-        line, requirement = entry.text, entry.requirement
-        if requirement is None:
-            raise UsageError(
-                f"{entry.path}: {line!r} cannot be used with --no-deps: list every "
-                "package pinned with == (pip freeze gives that list)"
-            )
-        exact = [s for s in requirement.specifier if s.operator in ("==", "===")]
-        if not exact or "*" in exact[0].version:
-            raise UsageError(
-                f"{entry.path}: {line!r} is not pinned: --no-deps needs every requirement "
-                f"as name==version (e.g. {requirement.name}==X.Y.Z; pip freeze gives them)"
-            )
-
-
-# Short names keep the description within Lambda's 256 characters.
-_SHORT = {"scikit-learn": "sklearn"}
-DESCRIBED_PACKAGES = ("scikit-learn", "numpy", "scipy", "joblib")
-
-
-def deps_description(
-    target: Target, versions: dict[str, str], summary: ZipSummary, *, pruned: bool = False
-) -> str:
-    """The deps layer version's description, read back by the compatibility gate,
-    deploy's size check and publish-model's module check: ``mlayer-deps
-    runtime=python3.11 arch=x86_64 python=3.11 sklearn=1.7.2 ... unzipped=<bytes>
-    [pruned=1] sha256=<16>``."""
-    parts = [
-        "mlayer-deps",
-        f"runtime={target.runtime}",
-        f"arch={target.arch}",
-        f"python={target.python_dotted}",
-    ]
-    parts += [f"{_SHORT.get(n, n)}={versions[n]}" for n in DESCRIBED_PACKAGES if n in versions]
-    parts.append(f"unzipped={summary.unzipped_bytes}")
-    if pruned:
-        parts.append("pruned=1")
-    parts.append(f"sha256={summary.sha256[:16]}")
-    return " ".join(parts)[:256]
-
-
-def choose_builder(requested: str, progress: Progress) -> str:
-    """``pip`` or ``docker``; ``auto`` takes Docker when an engine answers, and says which."""
-    from mlayer.layerbuild.docker import engine_answers
-
-    if requested not in BUILDERS:
-        raise UsageError(f"unknown builder {requested!r}; choose one of {', '.join(BUILDERS)}")
-    if requested != "auto":
-        return requested
-    answers, why = engine_answers()
-    if answers:
-        progress.message(
-            "builder: docker (a Docker engine answers; --builder pip to build without)"
-        )
-        return "docker"
-    progress.message(f"builder: pip (no Docker engine answers: {why})")
-    return "pip"
-
-
-def _check_options(options: BuildOptions) -> None:
-    check_requirements(options.requirements)
-    pinned_versions(options.requirements)  # refuses a line that does not parse
-    if options.no_deps:
-        check_all_pinned(options.requirements)
-    if options.prune and (not options.sample_models or options.sample_event is None):
-        raise UsageError(
-            "--prune needs the model to trace: --sample-model FILE (repeatable, in "
-            "pipeline order) and --sample-event FILE"
-        )
-    for path in [*options.sample_models, *([options.sample_event] if options.sample_event else [])]:
-        if not path.is_file():
-            raise UsageError(f"sample file {path} does not exist")
-    if options.sourceless and not options.bytecode:
-        raise UsageError("--sourceless replaces sources by bytecode: drop --no-bytecode")
-    if options.sourceless and options.keep_sources:
-        raise UsageError("--sourceless and --keep-sources contradict each other: pick one")
-
-
-def ships_sourceless(options: BuildOptions) -> bool:
-    """--sourceless, or --prune (the smallest layer) unless --keep-sources or --no-bytecode."""
-    if not options.bytecode:
-        return False
-    return options.sourceless or (options.prune and not options.keep_sources)
-
-
-def _inputs(options: BuildOptions, builder: str, image: str | None) -> dict[str, Any]:
-    """Everything that decides the zip's bytes, for the cache key and the manifest."""
-    included = read_requirements(options.requirements).files
-    return {
-        "mlayer": __version__,
-        "requirements_sha256": sha256_file(options.requirements),
-        # the -r/-c files it names decide the install too (absent when none, so the
-        # key of a build without them is what it was)
-        **({"included_sha256": [sha256_file(p) for p in included]} if included else {}),
-        "runtime": options.target.runtime,
-        "arch": options.target.arch,
-        "builder": builder,
-        "image": image,
-        "slim": options.slim,
-        "bytecode": options.bytecode,
-        "sourceless": ships_sourceless(options),
-        "no_deps": options.no_deps,
-        "prune": options.prune,
-        "sample_models": [sha256_file(p) for p in options.sample_models] if options.prune else [],
-        "sample_event": sha256_file(options.sample_event)
-        if options.prune and options.sample_event
-        else None,
-    }
-
-
 def _cached(options: BuildOptions, key: str) -> DepsBuild | None:
-    manifest = read_manifest(options.out)
-    zip_path = options.out / DEPS_ZIP_NAME
-    if not manifest or manifest.get("cache_key") != key or not zip_path.is_file():
+    hit = cached_zip(options.out, key)
+    if hit is None:
         return None
-    if sha256_file(zip_path) != manifest.get("sha256"):
-        return None  # the zip was changed or replaced since: rebuild
-    reserved = options.reserved_bytes
-    manifest["sizes"]["reserved"] = reserved
-    summary = ZipSummary(
-        zip_path,
-        manifest["sha256"],
-        manifest["sizes"]["zipped"],
-        manifest["sizes"]["unzipped"],
-        manifest["entries"],
-    )
+    summary, manifest = hit
+    manifest["sizes"]["reserved"] = options.reserved_bytes  # this build's, not the last one's
     return DepsBuild(summary, manifest, cached=True)
 
 
@@ -285,13 +117,13 @@ def _link_tree(source: Path, dest: Path) -> None:
     shutil.copytree(source, dest, copy_function=link, symlinks=True)
 
 
-def build_deps_layer(options: BuildOptions, progress: Progress = Progress()) -> DepsBuild:
+def build_deps_layer(options: BuildOptions, progress: Progress = _QUIET) -> DepsBuild:
     """Install the requirements for the target, make them small and fast, verify, zip."""
-    _check_options(options)
+    check_options(options)
     target = options.target
     builder = choose_builder(options.builder, progress)
     image = (options.image or target.build_image) if builder == "docker" else None
-    inputs = _inputs(options, builder, image)
+    inputs = cache_inputs(options, builder, image)
     key = cache_key(inputs)
     if options.use_cache:
         cached = _cached(options, key)
@@ -328,11 +160,10 @@ def _docker_builder(
     """The Docker builder, seeing only the build's inputs and ``work`` (see docker.py)."""
     from mlayer.layerbuild.docker import DockerBuilder, build_inputs, default_ca_bundle
 
-    samples = [*options.sample_models, *([options.sample_event] if options.sample_event else [])]
     docker = DockerBuilder(
         options.target,
         image or options.target.build_image,
-        mounts=build_inputs(options.requirements, samples),
+        mounts=build_inputs(options.requirements, options.samples),
         writable=[work],
         host_network=options.host_network,
         ca_bundle=options.ca_bundle or default_ca_bundle(),
@@ -475,8 +306,8 @@ def _build(
     layer_budget = budgets.LayerBudget(
         summary.unzipped_bytes, summary.zipped_bytes, options.reserved_bytes
     )
-    manifest = _manifest(
-        options, inputs, key, dists, sizes, summary, layer_budget, installed_bytes, kept_modules
+    manifest = deps_manifest(
+        target, inputs, key, dists, sizes, summary, layer_budget, installed_bytes, kept_modules
     )
     write_manifest(options.out, manifest)
     shutil.rmtree(full, ignore_errors=True)
@@ -507,46 +338,3 @@ def _run_sample(
             "(check --sample-model order, --sample-event, --text-field)"
         )
     return result
-
-
-def _manifest(
-    options: BuildOptions,
-    inputs: dict[str, Any],
-    key: str,
-    dists: list[Distribution],
-    sizes: dict[str, int],
-    summary: ZipSummary,
-    budget: budgets.LayerBudget,
-    installed_bytes: int,
-    kept_modules: list[str] | None,
-) -> dict[str, Any]:
-    target = options.target
-    return {
-        "cache_key": key,
-        "inputs": inputs,
-        "runtime": target.runtime,
-        "arch": target.arch,
-        "python": target.python_dotted,
-        "glibc": target.glibc_dotted,
-        "platform_tags": list(target.platform_tags),
-        "packages": {
-            d.name: {
-                "version": d.version,
-                "tags": list(d.tags),
-                "top_level": list(d.top_level),
-                "bytes": sizes.get(d.name, 0),
-            }
-            for d in dists
-        },
-        "versions": versions_of(dists),
-        "sizes": {
-            "installed": installed_bytes,
-            "unzipped": summary.unzipped_bytes,
-            "zipped": summary.zipped_bytes,
-            "reserved": budget.reserved_bytes,
-        },
-        "upload": budget.upload,
-        "sha256": summary.sha256,
-        "entries": summary.entries,
-        "modules": kept_modules,
-    }

@@ -3,7 +3,9 @@
 ``deps-build.json`` records what went into the zip (package versions and wheel
 tags, runtime, arch, builder, options, sizes, sha256, and for a pruned layer
 the modules it kept). It is what makes a rebuild with unchanged inputs a cache
-hit, and what ``publish-model`` reads to refuse a model the layer cannot load.
+hit (``cached_zip``), and what ``publish-model`` reads to refuse a model the
+layer cannot load (``check_model_modules``). ``deps_manifest`` writes its
+fields; this module is the one place that reads them.
 """
 
 from __future__ import annotations
@@ -14,8 +16,16 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from mlayer.layerbuild.archive import ZipSummary, sha256_file
+from mlayer.layerbuild.dists import Distribution, versions_of
+
+if TYPE_CHECKING:
+    from mlayer.layerbuild.budget import LayerBudget
+    from mlayer.targets import Target
+
+DEPS_ZIP_NAME = "deps-layer.zip"  # written beside the manifest in --out
 MANIFEST_FILE = "deps-build.json"
 FORMAT = "mlayer-deps-build/1"
 
@@ -39,6 +49,68 @@ def read_manifest(out: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and data.get("format") == FORMAT else None
+
+
+def deps_manifest(
+    target: Target,
+    inputs: Mapping[str, Any],
+    key: str,
+    dists: list[Distribution],
+    sizes: Mapping[str, int],
+    summary: ZipSummary,
+    budget: LayerBudget,
+    installed_bytes: int,
+    kept_modules: list[str] | None,
+) -> dict[str, Any]:
+    """What ``write_manifest`` records of a build that just wrote ``summary``'s zip."""
+    return {
+        "cache_key": key,
+        "inputs": inputs,
+        "runtime": target.runtime,
+        "arch": target.arch,
+        "python": target.python_dotted,
+        "glibc": target.glibc_dotted,
+        "platform_tags": list(target.platform_tags),
+        "packages": {
+            d.name: {
+                "version": d.version,
+                "tags": list(d.tags),
+                "top_level": list(d.top_level),
+                "bytes": sizes.get(d.name, 0),
+            }
+            for d in dists
+        },
+        "versions": versions_of(dists),
+        "sizes": {
+            "installed": installed_bytes,
+            "unzipped": summary.unzipped_bytes,
+            "zipped": summary.zipped_bytes,
+            "reserved": budget.reserved_bytes,
+        },
+        "upload": budget.upload,
+        "sha256": summary.sha256,
+        "entries": summary.entries,
+        "modules": kept_modules,
+    }
+
+
+def cached_zip(out: Path, key: str) -> tuple[ZipSummary, dict[str, Any]] | None:
+    """The zip in ``out`` and its manifest when the last build there had cache key
+    ``key`` and the zip is still the one it wrote; None otherwise (rebuild)."""
+    manifest = read_manifest(out)
+    zip_path = out / DEPS_ZIP_NAME
+    if not manifest or manifest.get("cache_key") != key or not zip_path.is_file():
+        return None
+    if sha256_file(zip_path) != manifest.get("sha256"):
+        return None  # the zip was changed or replaced since: rebuild
+    summary = ZipSummary(
+        zip_path,
+        manifest["sha256"],
+        manifest["sizes"]["zipped"],
+        manifest["sizes"]["unzipped"],
+        manifest["entries"],
+    )
+    return summary, manifest
 
 
 @dataclass(frozen=True)

@@ -8,16 +8,22 @@ requirement on its line (``--hash=sha256:...``, as ``pip-compile
 editable project, ``--index-url`` and friends configure pip. Each requirement is
 parsed with ``packaging``; a line that is not a name-based requirement (a path,
 a URL, an editable) is kept as written, for pip to read.
+
+Also here: what build-deps asks of the file before any install
+(``check_requirements``, ``check_all_pinned`` for ``--no-deps``) and the pins
+it holds (``pinned_versions``).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 from mlayer.errors import UsageError
 
@@ -156,3 +162,46 @@ def _add_local(result: RequirementsFile, path: Path, value: str | None) -> None:
         local = path.parent / local
     if local.exists() and local not in result.local_paths:
         result.local_paths.append(local)
+
+
+def check_requirements(path: Path) -> None:
+    """Refuse a requirements file that is missing, unreadable or not text."""
+    if not path.is_file():
+        raise UsageError(f"requirements file {path} does not exist")
+    if not os.access(path, os.R_OK):
+        raise UsageError(f"requirements file {path} is not readable")
+    try:
+        path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"requirements file {path} cannot be read: {exc}") from exc
+
+
+def pinned_versions(requirements: Path) -> dict[str, str]:
+    """``name -> version`` for every requirement pinned with ``==`` (names canonical),
+    in the file and the ``-r`` files it names, whatever else pip's syntax puts on the
+    line (``--hash``, markers, continuations)."""
+    pins: dict[str, str] = {}
+    for entry in read_requirements(requirements).lines:
+        if entry.requirement is None:
+            continue
+        for spec in entry.requirement.specifier:
+            if spec.operator in ("==", "==="):
+                pins[canonicalize_name(entry.requirement.name)] = spec.version
+    return pins
+
+
+def check_all_pinned(requirements: Path) -> None:
+    """``--no-deps`` installs exactly the listed versions: each must be pinned with ==."""
+    for entry in read_requirements(requirements).lines:
+        line, requirement = entry.text, entry.requirement
+        if requirement is None:
+            raise UsageError(
+                f"{entry.path}: {line!r} cannot be used with --no-deps: list every "
+                "package pinned with == (pip freeze gives that list)"
+            )
+        exact = [s for s in requirement.specifier if s.operator in ("==", "===")]
+        if not exact or "*" in exact[0].version:
+            raise UsageError(
+                f"{entry.path}: {line!r} is not pinned: --no-deps needs every requirement "
+                f"as name==version (e.g. {requirement.name}==X.Y.Z; pip freeze gives them)"
+            )
