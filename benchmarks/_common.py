@@ -7,6 +7,7 @@ starts over). Nothing here is part of the test suite.
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import statistics
@@ -27,11 +28,43 @@ MLAYER = str(Path(sys.executable).with_name("mlayer"))
 sys.path.insert(0, str(EXAMPLES))
 import train as example_train  # noqa: E402
 
+from mlayer.layerbuild.pip import target_flags  # noqa: E402
 from mlayer.local import find_interpreter, kinesis_events  # noqa: E402
 from mlayer.ops.model import package_model  # noqa: E402
-from mlayer.targets import resolve_target  # noqa: E402
+from mlayer.targets import RUNTIMES, Target, resolve_target  # noqa: E402
 
 TARGET = resolve_target("python3.11", "x86_64")
+# The stack for Amazon Linux 2023's runtimes (python3.12+): today's releases, whose
+# wheels need glibc 2.27/2.28, more than python3.11's Amazon Linux 2 has.
+AL2023_REQUIREMENTS = EXAMPLES / "requirements-al2023.txt"  # python3.12+
+
+
+def add_runtime_option(parser: argparse.ArgumentParser) -> None:
+    """``--runtime``, by default the running Python's (python3.11 when Lambda has none)."""
+    running = "python{}.{}".format(*sys.version_info[:2])
+    parser.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default=running if running in RUNTIMES else TARGET.runtime,
+        help="Lambda runtime to build and measure for [default: the running Python's]",
+    )
+
+
+def target_of(runtime: str) -> Target:
+    return resolve_target(runtime, "x86_64")
+
+
+def work_dir(target: Target = TARGET) -> Path:
+    """Where a runtime's layers and models are kept (python3.11's where they always were)."""
+    return WORK if target == TARGET else WORK / target.runtime
+
+
+def requirements(target: Target = TARGET) -> Path:
+    """The example's requirements for python3.11 (Amazon Linux 2), today's stack after."""
+    if target.glibc <= TARGET.glibc:
+        return REQUIREMENTS
+    return AL2023_REQUIREMENTS
+
 
 # The seed article's lambda_function.py, verbatim but for two things: ``from
 # sklearn.externals import joblib`` (removed from scikit-learn in 0.23) is
@@ -77,38 +110,52 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def interpreter() -> Path:
-    """Python 3.11 itself (not this virtualenv), as the python3.11 runtime has it."""
-    return find_interpreter(TARGET)
+def interpreter(target: Target = TARGET) -> Path:
+    """The runtime's Python itself (not this virtualenv), as the runtime has it."""
+    return find_interpreter(target)
 
 
 # --- layers -----------------------------------------------------------------------
 
 
-def mlayer_deps_zip(rebuild: bool) -> Path:
+def mlayer_deps_zip(rebuild: bool, target: Target = TARGET) -> Path:
     """The example's deps layer as ``mlayer build-deps`` builds it (pip builder)."""
-    out = WORK / "mlayer"
+    out = work_dir(target) / "mlayer"
     zip_path = out / "deps-layer.zip"
     if rebuild or not zip_path.is_file():
-        log("building mlayer's deps layer (mlayer build-deps --builder pip)")
+        log(f"building mlayer's deps layer for {target.runtime} (build-deps --builder pip)")
         subprocess.run(
-            [MLAYER, "build-deps", "-r", str(REQUIREMENTS), "--builder", "pip", "--out", str(out)]
-            + (["--no-cache"] if rebuild else []),
+            [
+                MLAYER,
+                "build-deps",
+                "-r",
+                str(requirements(target)),
+                "--runtime",
+                target.runtime,
+                "--builder",
+                "pip",
+                "--out",
+                str(out),
+                *(["--no-cache"] if rebuild else []),
+            ],
             check=True,
             stdout=subprocess.DEVNULL,
         )
     return zip_path
 
 
-def naive_deps_dir(rebuild: bool) -> Path:
-    """The seed's layer: a plain ``pip install --target python --no-compile``."""
-    root = WORK / "naive" / "opt"
+def naive_deps_dir(rebuild: bool, target: Target = TARGET) -> Path:
+    """The seed's layer: a plain ``pip install --target python --no-compile`` (with the
+    runtime's wheel tags when it is not this Python's)."""
+    root = work_dir(target) / "naive" / "opt"
     if rebuild or not (root / "python" / "sklearn").is_dir():
-        log("building the naive deps layer (pip install --target --no-compile)")
+        log(f"building the naive deps layer for {target.runtime} (pip install --target)")
         shutil.rmtree(root, ignore_errors=True)
+        same = target.python_version == sys.version_info[:2]
         subprocess.run(
             [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-             "--no-compile", "--target", str(root / "python"), "-r", str(REQUIREMENTS)],
+             "--no-compile", "--target", str(root / "python"), "-r", str(requirements(target)),
+             *([] if same else target_flags(target))],
             check=True,
         )  # fmt: skip
     return root
@@ -127,11 +174,21 @@ def tree_bytes(root: Path) -> int:
 # --- models -------------------------------------------------------------------------
 
 
-def example_model(version: int = 1) -> list[Path]:
-    out = WORK / "models" / f"example-v{version}"
+def example_model(version: int = 1, target: Target = TARGET) -> list[Path]:
+    """The example model; for another runtime, trained by that runtime's Python with
+    the naive layer's scikit-learn, so the model and layer versions match."""
+    out = work_dir(target) / "models" / f"example-v{version}"
     paths = [out / name for name in example_train.FILES]
-    if not all(p.is_file() for p in paths):
-        paths = example_train.train(version, out)
+    if all(p.is_file() for p in paths):
+        return paths
+    if target == TARGET:
+        return example_train.train(version, out)
+    site = naive_deps_dir(False, target) / "python"
+    code = (
+        f"import sys; sys.path[:0] = [{str(site)!r}, {str(EXAMPLES)!r}]; "
+        f"import train; train.train({version}, __import__('pathlib').Path({str(out)!r}))"
+    )
+    subprocess.run([str(interpreter(target)), "-I", "-S", "-B", "-c", code], check=True)
     return paths
 
 

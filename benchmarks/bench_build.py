@@ -26,12 +26,12 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 sys.path.insert(0, str(EXAMPLES))
 
-from train import train  # noqa: E402
+from _common import add_runtime_option, example_model, requirements, target_of  # noqa: E402
 
 from mlayer.layerbuild.archive import directory_entries, write_zip  # noqa: E402
 from mlayer.layerbuild.pip import target_flags  # noqa: E402
 from mlayer.local import find_interpreter  # noqa: E402
-from mlayer.targets import resolve_target  # noqa: E402
+from mlayer.targets import Target  # noqa: E402
 
 MLAYER = [sys.executable, "-m", "mlayer"]
 COLD = """
@@ -48,20 +48,20 @@ print(time.perf_counter() - start, prediction[0], flush=True)
 """
 
 
-def build_naive(out: Path) -> Path:
-    target = resolve_target("python3.11", "x86_64")
+def build_naive(out: Path, target: Target) -> Path:
     site = out / "python"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--target", str(site), "--no-compile",
-         "-r", str(EXAMPLES / "requirements.txt"), *target_flags(target)],
+         "-r", str(requirements(target)), *target_flags(target)],
         check=True,
     )  # fmt: skip
     return write_zip(directory_entries(out), out / "naive.zip").path
 
 
-def build_mlayer(out: Path, *extra: str) -> Path:
+def build_mlayer(out: Path, target: Target, *extra: str) -> Path:
     subprocess.run(
-        [*MLAYER, "build-deps", "-r", str(EXAMPLES / "requirements.txt"), "--builder", "pip",
+        [*MLAYER, "build-deps", "-r", str(requirements(target)), "--runtime", target.runtime,
+         "--builder", "pip",
          "--no-cache", "--out", str(out), *extra],
         check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -115,21 +115,23 @@ def unzipped_bytes(zip_path: Path) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    add_runtime_option(parser)
     args = parser.parse_args()
-    python = find_interpreter(resolve_target("python3.11", "x86_64"))
+    target = target_of(args.runtime)
+    python = find_interpreter(target)
     with tempfile.TemporaryDirectory(prefix="mlayer-bench-") as tmp:
         work = Path(tmp)
-        models = train(1, work / "model")
+        models = example_model(1, target)
         event = EXAMPLES / "event.json"
         samples = [a for m in models for a in ("--sample-model", str(m))]
         built = []
         for name, build in (
-            ("naive pip --target", lambda: build_naive(work / "naive")),
-            ("mlayer (default)", lambda: build_mlayer(work / "default")),
+            ("naive pip --target", lambda: build_naive(work / "naive", target)),
+            ("mlayer (default)", lambda: build_mlayer(work / "default", target)),
             (
                 "mlayer --prune",
                 lambda: build_mlayer(
-                    work / "prune", "--prune", *samples, "--sample-event", str(event)
+                    work / "prune", target, "--prune", *samples, "--sample-event", str(event)
                 ),
             ),
         ):
@@ -143,7 +145,7 @@ def main() -> None:
             for (name, zip_path, _site, build_s), cold in zip(built, colds, strict=True)
         ]
     naive_cold, naive_exit = rows[0][3], rows[0][4]
-    print(f"python3.11/x86_64, examples/requirements.txt; median of {args.runs}")
+    print(f"{target.runtime}/x86_64, {requirements(target).name}; median of {args.runs}")
     print(f"{'layer':<20} {'unzipped MB':>12} {'zipped MB':>10} {'cold s':>7} {'x naive':>7} "
           f"{'exit s':>7} {'x naive':>7} {'build s':>7}  prediction")  # fmt: skip
     for name, unzipped, zipped, cold, exit_s, answer, build_s in rows:

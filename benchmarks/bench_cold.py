@@ -71,17 +71,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--batch", type=int, default=100, help="records in the first event")
     parser.add_argument("--rebuild", action="store_true", help="rebuild both layers")
+    c.add_runtime_option(parser)
     args = parser.parse_args()
 
-    python = c.interpreter()
-    work = c.WORK / "cold"
+    target = c.target_of(args.runtime)
+    python = c.interpreter(target)
+    work = c.work_dir(target) / "cold"
     shutil.rmtree(work, ignore_errors=True)
-    model = c.example_model(1)
+    model = c.example_model(1, target)
 
-    naive = c.naive_deps_dir(args.rebuild)
+    naive = c.naive_deps_dir(args.rebuild, target)
     for cache in list(naive.rglob("__pycache__")):  # the seed's layer has none
         shutil.rmtree(cache)
-    mlayer_opt = c.extract(c.mlayer_deps_zip(args.rebuild), work / "mlayer-opt")
+    mlayer_opt = c.extract(c.mlayer_deps_zip(args.rebuild, target), work / "mlayer-opt")
     c.extract(c.mlayer_model_zip(model, "v1"), mlayer_opt)
     seed_model = c.seed_model_dir(model, work / "seed-opt")
     seed_task = c.write_seed_handler(work / "seed-task")
@@ -136,7 +138,8 @@ def main() -> None:
         "mlayer layer": c.tree_bytes(mlayer_opt / "python"),
     }
     print(
-        f"Cold start, python3.11 -I -S -B, first event of {args.batch} records, example model "
+        f"Cold start, {target.runtime} -I -S -B, first event of {args.batch} records, "
+        "example model "
         f"({c.model_bytes(model) / 1e3:.0f} kB of joblib); median of {args.rounds} runs; "
         f"{os.cpu_count()} CPUs"
     )

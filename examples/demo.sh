@@ -27,11 +27,13 @@ PY
 step "local AWS endpoint at $AWS_ENDPOINT_URL; role, stream and bucket as a real account has them"
 python setup_aws.py
 
+step "$(python -V): the model is trained here; mlayer takes the Lambda runtime from it (its runtime: line)"
+
 step "train model v1 (two pre-processors and a classifier)"
 python train.py --version 1 --out model/v1
 V1=(model/v1/1_vectorizer.joblib model/v1/2_tfidf.joblib model/v1/3_classifier.joblib)
 
-step "mlayer build-deps --publish (numpy, scipy, scikit-learn for python3.11/x86_64)"
+step "mlayer build-deps --publish (numpy, scipy, scikit-learn for that runtime, x86_64)"
 mlayer build-deps --publish
 
 step "mlayer publish-model (v1)"

@@ -12,12 +12,15 @@ from pathlib import Path
 
 import pytest
 from conftest import EXAMPLES, run
+from test_build_pip import glibc_of
 
 from mlayer.layerbuild.docker import DockerBuilder, engine_answers
 from mlayer.targets import resolve_target
 
 ANSWERS, WHY = engine_answers()
 IMAGE = os.environ.get("MLAYER_TEST_DOCKER_IMAGE", "mlayer-ci/bookworm-python3.11:latest")
+# Debian trixie's Python 3.13 (glibc 2.41), for python3.13 targets
+IMAGE_313 = os.environ.get("MLAYER_TEST_DOCKER_IMAGE_313", "mlayer-ci/trixie-python3.13:latest")
 
 pytestmark = [
     pytest.mark.docker,
@@ -26,19 +29,23 @@ pytestmark = [
 ]
 
 
-def _image_present() -> bool:
+def _image_present(image: str) -> bool:
     import docker
 
     try:
-        docker.from_env().images.get(IMAGE)
+        docker.from_env().images.get(image)
         return True
     except Exception:
         return False
 
 
 needs_image = pytest.mark.skipif(
-    ANSWERS and not _image_present(),
+    ANSWERS and not _image_present(IMAGE),
     reason=f"image {IMAGE} is not built: run scripts/ci-docker.sh start",
+)
+needs_image_313 = pytest.mark.skipif(
+    ANSWERS and not _image_present(IMAGE_313),
+    reason=f"image {IMAGE_313} is not built: run scripts/ci-docker.sh start",
 )
 
 
@@ -147,3 +154,32 @@ def test_an_image_with_another_python_is_refused(project: Path) -> None:
     )  # fmt: skip
     assert result.exit_code != 0
     assert "has Python 3.11, but python3.12 needs 3.12" in result.stderr
+
+
+@needs_image_313
+def test_docker_build_for_python313_with_todays_stack_passes_verification(
+    project: Path,
+) -> None:
+    """Today's scikit-learn (glibc 2.28 wheels) in a Python 3.13 image, for python3.13."""
+    (project / "requirements.txt").write_text(
+        "scikit-learn==1.9.1\nnumpy==2.5.5\nscipy==1.18.1\njoblib==1.6.0\nthreadpoolctl==3.8.0\n"
+    )
+    result = run(
+        "build-deps", "-r", "requirements.txt", "--runtime", "python3.13", "--builder", "docker",
+        "--image", IMAGE_313, "--host-network", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert "verifying: importing" in result.stderr and f"in {IMAGE_313}" in result.stderr
+    built = json.loads(result.stdout)
+    assert built["versions"]["scikit-learn"] == "1.9.1"
+    assert built["versions"]["numpy"] == "2.5.5"
+    manifest = json.loads((project / "build" / "deps-build.json").read_text())
+    assert manifest["runtime"] == "python3.13"
+    # trixie's glibc (2.41) is newer than Lambda's python3.13 (2.34): the tags held
+    for name, package in manifest["packages"].items():
+        needs = [glibc for glibc in map(glibc_of, package["tags"]) if glibc]
+        assert all(glibc <= (2, 34) for glibc in needs), (name, package["tags"])
+    with zipfile.ZipFile(built["zip"]) as archive:
+        names = archive.namelist()
+    assert any(n.endswith(".cpython-313.pyc") for n in names)
+    assert not any(".cpython-311" in n for n in names)

@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 from dataclasses import replace
+from datetime import date
 from typing import Any
 
 import pytest
@@ -48,6 +49,7 @@ REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 STREAM = f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/reviews"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/inference"
+TODAY = date(2026, 11, 25)  # AWS's runtime dates are compared with it, never with the clock
 
 
 # --- factories -----------------------------------------------------------------------
@@ -162,6 +164,7 @@ def request(**changes: Any) -> DeployRequest:
         sink=SinkSpec("log"),
         role=ROLE,
         sources=(("--stream-arn", STREAM),),
+        today=TODAY,
     )
     return replace(made, **changes)
 
@@ -442,3 +445,43 @@ def test_a_rollback_runs_the_gate_against_the_linked_deps_layer() -> None:
 def test_a_rollback_of_a_function_that_does_not_exist_is_refused() -> None:
     with pytest.raises(NotFound, match="function fn does not exist: run mlayer deploy first"):
         plan_rollback(rollback_to(1), state(None))
+
+
+# --- runtimes AWS deprecated -----------------------------------------------------------
+
+
+def test_a_new_function_on_a_runtime_past_awss_block_create_date_is_refused() -> None:
+    with pytest.raises(UsageError) as refused:
+        plan_function(request(runtime="python3.9"), state())
+    message = str(refused.value)
+    assert "python3.9" in message and "creating functions on it since 2026-02-03" in message
+    assert "--allow-deprecated-runtime" in message and "\n" not in message
+
+
+def test_allow_deprecated_runtime_creates_it_and_the_plan_says_why_not_to() -> None:
+    plan, spec = plan_function(request(runtime="python3.9", allow_deprecated_runtime=True), state())
+    assert type(plan.steps[0]) is CreateFunction and spec.runtime == "python3.9"
+    assert "python3.9 was deprecated by AWS on 2025-12-15" in plan.notes[0]
+
+
+def test_a_deprecated_runtime_before_its_block_date_deploys_with_a_warning() -> None:
+    plan, spec = plan_function(request(runtime="python3.10"), state())
+    assert spec.runtime == "python3.10"
+    assert "python3.10 was deprecated by AWS on 2026-10-31" in plan.notes[0]
+    assert "from 2026-11-30" in plan.notes[0]
+
+
+def test_an_existing_function_is_updated_until_awss_block_update_date() -> None:
+    on_310 = replace(function(1), runtime="python3.10")
+    after_create = request(runtime="python3.10", today=date(2026, 12, 15))
+    plan, _ = plan_function(after_create, state(on_310))  # updates still allowed: a warning
+    assert "updating functions on it from 2027-01-15" in plan.notes[0]
+    with pytest.raises(UsageError, match="updating functions on it since 2027-01-15"):
+        plan_function(replace(after_create, today=date(2027, 1, 15)), state(on_310))
+    with pytest.raises(UsageError, match="creating functions on it since 2026-11-30"):
+        plan_function(after_create, state())  # a new function on it is refused already
+
+
+def test_a_supported_runtime_adds_no_note() -> None:
+    plan, _ = plan_function(request(runtime="python3.13"), state())
+    assert not any("deprecated" in note for note in plan.notes)

@@ -9,8 +9,10 @@ import pytest
 from conftest import assert_one_line_error, run
 
 from mlayer import cli
+from mlayer import settings as settings_module
 from mlayer.errors import UsageError
 from mlayer.ops import inspect
+from mlayer.ops.deploy import deploy_request
 from mlayer.settings import Settings, load_settings
 
 
@@ -108,3 +110,78 @@ def test_keys_no_flag_has_keep_the_type_check_and_get_the_name_rule(tmp_path: Pa
     write(tmp_path / "mlayer.toml", 'model-layer-name = "my model"\n')
     with pytest.raises(UsageError, match="model-layer-name 'my model' is not a Lambda layer name"):
         load_settings({}, cwd=tmp_path)
+
+
+# --- the runtime: the running Python's unless a flag or the file names one ------------
+
+
+@pytest.fixture
+def python_3_13(monkeypatch: pytest.MonkeyPatch) -> None:
+    """mlayer run by Python 3.13 (the model trained there)."""
+    monkeypatch.setattr(settings_module, "running_python", lambda: (3, 13))
+
+
+def test_no_runtime_given_is_the_running_pythons_and_says_why(
+    python_3_13: None, tmp_path: Path
+) -> None:
+    settings = load_settings({}, cwd=tmp_path)
+    assert settings.runtime == "python3.13"
+    assert settings.runtime_line() == (
+        "runtime: python3.13 (the Python running mlayer, where the model is trained; "
+        "pass --runtime to choose)"
+    )
+
+
+def test_a_runtime_from_the_flag_or_the_file_is_taken_as_is_and_not_explained(
+    python_3_13: None, tmp_path: Path
+) -> None:
+    flagged = load_settings({"runtime": "python3.12"}, cwd=tmp_path)
+    assert (flagged.runtime, flagged.runtime_line()) == ("python3.12", None)
+    write(tmp_path / "mlayer.toml", 'runtime = "python3.11"\n')
+    filed = load_settings({}, cwd=tmp_path)
+    assert (filed.runtime, filed.runtime_line()) == ("python3.11", None)
+
+
+def test_a_python_lambda_has_no_runtime_for_is_one_line_for_commands_that_use_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(settings_module, "running_python", lambda: (3, 15))
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "requirements.txt", "numpy==2.2.6\n")
+    assert_one_line_error(
+        run("build-deps", "-r", "requirements.txt"),
+        "no runtime for Python 3.15",
+        "--runtime",
+        "python3.13",
+    )
+    # A command that uses no runtime does not care which Python runs it.
+    assert "runtime" not in run("iam-policy", "--function-name", "fn").stderr
+
+
+def test_the_chosen_runtime_is_said_once_before_the_first_line_of_work(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Under Python 3.10: the choice, then AWS's deprecation (a warning on any day
+    after 2026-10-31, with the flag), then a refusal of the file (an unpinned line
+    for --no-deps, refused before pip runs)."""
+    monkeypatch.setattr(settings_module, "running_python", lambda: (3, 10))
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "loose.txt", "numpy\n")
+    flags = ("--no-deps", "--builder", "pip", "--allow-deprecated-runtime")
+    result = run("build-deps", "-r", "loose.txt", *flags)
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("runtime: python3.10 (the Python running mlayer")
+    assert lines[1].startswith("Warning: python3.10 was deprecated by AWS on 2026-10-31")
+    assert lines[2].startswith("Error: loose.txt") and len(lines) == 3
+
+
+def test_allow_deprecated_runtime_from_the_file_reaches_deploys_request(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "mlayer.toml", 'function-name = "fn"\nallow-deprecated-runtime = true\n')
+    settings = load_settings({}, cwd=tmp_path)
+    assert settings.allow_deprecated_runtime
+    assert deploy_request(settings, None).allow_deprecated_runtime
+    assert "--allow-deprecated-runtime" in run("deploy", "--help").stdout
+    assert "--allow-deprecated-runtime" in run("build-deps", "--help").stdout

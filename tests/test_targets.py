@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from packaging.tags import Tag
 
 from mlayer.errors import UsageError
-from mlayer.targets import RUNTIMES, resolve_target
+from mlayer.targets import (
+    RUNTIMES,
+    check_runtime_dates,
+    resolve_target,
+    runtime_for_python,
+    runtime_info,
+)
 
 
 @pytest.mark.parametrize("runtime", ["python3.9", "python3.10", "python3.11"])
@@ -60,3 +68,81 @@ def test_accepts_only_wheels_the_target_can_load() -> None:
     # ... unless it was compiled inside the build image (the Docker builder)
     assert target.accepts(Tag("cp311", "cp311", "linux_x86_64"), built_in_image=True)
     assert not target.accepts(Tag("cp311", "cp311", "linux_aarch64"), built_in_image=True)
+
+
+# --- the default runtime and AWS's dates (today injected: no test reads the clock) ----
+
+TODAY = date(2026, 11, 25)
+
+
+@pytest.mark.parametrize(
+    ("version", "runtime"),
+    [((3, 13), "python3.13"), ((3, 12), "python3.12"), ((3, 10), "python3.10")],
+)
+def test_the_runtime_of_the_python_that_trains_the_model(
+    version: tuple[int, int], runtime: str
+) -> None:
+    assert runtime_for_python(version) == runtime
+
+
+@pytest.mark.parametrize("version", [(3, 8), (3, 15)])
+def test_a_python_lambda_has_no_runtime_for_is_one_line_listing_the_supported(
+    version: tuple[int, int],
+) -> None:
+    with pytest.raises(UsageError) as refused:
+        runtime_for_python(version)
+    message = str(refused.value)
+    assert f"no runtime for Python {version[0]}.{version[1]}" in message
+    assert "--runtime" in message and "python3.9" in message and "python3.14" in message
+    assert "\n" not in message
+
+
+def test_the_table_says_which_amazon_linux_and_glibc_each_runtime_runs_on() -> None:
+    for runtime in ("python3.9", "python3.10", "python3.11"):
+        info = runtime_info(runtime)
+        assert info is not None and (info.os, info.glibc) == ("Amazon Linux 2", (2, 26))
+    for runtime in ("python3.12", "python3.13", "python3.14"):
+        info = runtime_info(runtime)
+        assert info is not None and (info.os, info.glibc) == ("Amazon Linux 2023", (2, 34))
+    for runtime in RUNTIMES:  # AWS's order: deprecated, then no new functions, then no updates
+        info = runtime_info(runtime)
+        assert info is not None and info.deprecated < info.block_create < info.block_update
+
+
+@pytest.mark.parametrize("runtime", ["python3.11", "python3.12", "python3.13", "python3.14"])
+def test_a_runtime_aws_supports_today_has_no_warning(runtime: str) -> None:
+    assert check_runtime_dates(runtime, TODAY, allow_deprecated=False) is None
+
+
+def test_a_deprecated_runtime_before_its_block_date_warns_in_one_line() -> None:
+    warning = check_runtime_dates("python3.10", TODAY, allow_deprecated=False)
+    assert warning is not None and "\n" not in warning
+    assert "python3.10 was deprecated by AWS on 2026-10-31" in warning
+    assert "from 2026-11-30" in warning  # AWS's block-create date, still ahead
+    assert "python3.13" in warning and "python3.9" not in warning  # what to use instead
+
+
+def test_a_runtime_past_awss_block_create_date_is_refused_unless_allowed() -> None:
+    with pytest.raises(UsageError) as refused:
+        check_runtime_dates("python3.9", TODAY, allow_deprecated=False)
+    message = str(refused.value)
+    assert "python3.9" in message and "2026-02-03" in message
+    assert "--allow-deprecated-runtime" in message and "\n" not in message
+    warning = check_runtime_dates("python3.9", TODAY, allow_deprecated=True)
+    assert warning is not None and "since 2026-02-03" in warning
+
+
+def test_the_block_date_itself_is_refused_and_the_day_before_is_not() -> None:
+    assert check_runtime_dates("python3.10", date(2026, 11, 29), allow_deprecated=False)
+    with pytest.raises(UsageError):
+        check_runtime_dates("python3.10", date(2026, 11, 30), allow_deprecated=False)
+
+
+def test_updating_an_existing_function_is_refused_only_from_the_block_update_date() -> None:
+    after_create = date(2026, 12, 15)  # python3.10: no new functions, updates still allowed
+    warning = check_runtime_dates(
+        "python3.10", after_create, allow_deprecated=False, creating=False
+    )
+    assert warning is not None and "updating" in warning and "2027-01-15" in warning
+    with pytest.raises(UsageError, match="updating functions on it since 2027-01-15"):
+        check_runtime_dates("python3.10", date(2027, 1, 15), allow_deprecated=False, creating=False)

@@ -10,9 +10,6 @@ code. A traceback is shown only with ``--debug``.
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +30,14 @@ from mlayer.ops import invoke as invoke_ops
 from mlayer.ops import model as model_ops
 from mlayer.options import (
     ROLE_ARN,
+    allow_deprecated_runtime_option,
     allow_mismatch_option,
     arch_option,
     batch_size_option,
     bucket_option,
     build_options,
     dry_run_option,
+    for_model_option,
     global_options,
     handler_dir_option,
     layer_name_option,
@@ -51,35 +50,10 @@ from mlayer.options import (
     text_options,
     trigger_options,
 )
+from mlayer.output import Output
 from mlayer.settings import Settings, resolve
 from mlayer.targets import resolve_target
 from mlayer.validate import check_region
-
-
-class Output:
-    """Human text on stderr while working; the result on stdout (JSON with --json)."""
-
-    def __init__(self, as_json: bool) -> None:
-        self.as_json = as_json
-
-    def info(self, message: str) -> None:
-        click.echo(message, err=True)
-
-    def detail(self, message: str) -> None:
-        click.secho(f"  {message}", err=True, dim=True)
-
-    def step(self, step: str) -> None:
-        self.info(f"-> {step}")
-
-    def result(self, report: render.Report) -> None:
-        if self.as_json:
-            click.echo(json.dumps(report.data, indent=2, default=str))
-        else:
-            for line in report.lines:
-                click.echo(line)
-
-    def progress(self) -> Progress:
-        return Progress(message=self.info, detail=self.detail)
 
 
 def _settings(ctx: click.Context, **flags: Any) -> tuple[Settings, Output]:
@@ -101,13 +75,6 @@ def _aws(settings: Settings) -> Aws:
                 f"AWS config) {exc}"
             ) from None
     return aws
-
-
-@contextmanager
-def _bytes_bar(label: str, total: int, enabled: bool) -> Iterator[Callable[[int], None]]:
-    """A click progress bar on stderr for uploads; silent when not a terminal."""
-    with click.progressbar(length=total, label=label, file=sys.stderr, show_eta=True) as bar:
-        yield bar.update if enabled else (lambda _: None)
 
 
 @click.group(cls=MlayerGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -135,7 +102,9 @@ def cli() -> None:
     type=click.Path(dir_okay=False),
     help="Pinned requirements of the model (numpy, scikit-learn, ...).",
 )
+@for_model_option
 @runtime_option
+@allow_deprecated_runtime_option
 @arch_option
 @build_options
 @click.option("--no-cache", is_flag=True, help="Rebuild even if nothing changed.")
@@ -163,14 +132,15 @@ def build_deps(
     the size budget and writes build/deps-build.json beside the zip.
     """
     settings, output = _settings(ctx, deps_layer_name=layer_name, **flags)
+    output.say_runtime(settings)
     resolve_target(settings.runtime, settings.arch)  # refuse an unknown target before any work
     if publish:
         settings.deps_layer  # noqa: B018 - needs a function or layer name before building
     progress = Progress(
         message=output.info,
         detail=output.detail,
-        warning=lambda text: click.secho(f"Warning: {text}", err=True, fg="yellow"),
-        bar=lambda label, total: _bytes_bar(label, total, sys.stderr.isatty()),
+        warning=output.warning,
+        bar=output.bytes_bar,
     )
     built = deps_ops.build_deps(
         settings,
@@ -247,6 +217,7 @@ def publish_model(
 @click.option("--timeout", type=click.IntRange(1, 900), help="Timeout in seconds [default: 60].")
 @model_version_option("Model layer version [default: newest].")
 @runtime_option
+@allow_deprecated_runtime_option
 @arch_option
 @text_options
 @handler_dir_option
@@ -260,6 +231,7 @@ def deploy(ctx: click.Context, /, model_version: int | None, dry_run: bool, **fl
     the model layer version, and wire the Kinesis or DynamoDB stream trigger.
     Checks the model against the deps layer first. Idempotent."""
     settings, output = _settings(ctx, **flags)
+    output.say_runtime(settings)
     result = deploy_ops.deploy(
         settings,
         _aws(settings),
@@ -364,6 +336,7 @@ def invoke(
         text_field=settings.text_field,
         text_is_json=settings.text_is_json,
     )
+    output.say_runtime(settings)
     resolve_target(settings.runtime, settings.arch)  # refuse an unknown target before any work
     layers = invoke_ops.local_zips(
         settings,
@@ -437,6 +410,8 @@ def cost(
     settings, output = _settings(
         ctx, memory=memory, arch=arch, endpoint_monthly=endpoint_monthly, out=out
     )
+    if request.get("measure"):
+        output.say_runtime(settings)  # --measure runs the layers on the runtime's Python
     estimate = cost_ops.estimate(settings, cost_ops.CostRequest(**request), output.info)
     output.result(render.cost(estimate))
 

@@ -22,7 +22,7 @@ from mlayer.settings import (
     SAFE_MAXIMUM_RECORD_AGE,
     SAFE_MAXIMUM_RETRIES,
 )
-from mlayer.targets import ARCHITECTURES
+from mlayer.targets import ARCHITECTURES, RUNTIMES
 
 F = TypeVar("F", bound=Callable[..., Any])
 Decorator = Callable[[F], F]
@@ -157,7 +157,33 @@ def out_option(func: F) -> F:
 
 
 def runtime_option(func: F) -> F:
-    return click.option("--runtime", help=f"Lambda runtime [default: {DEFAULTS.runtime}].")(func)
+    return click.option(
+        "--runtime",
+        help=f"Lambda runtime, one of {', '.join(RUNTIMES)} [default: the Python running "
+        f"mlayer's, here {DEFAULTS.runtime}].",
+    )(func)
+
+
+def for_model_option(func: F) -> F:
+    """--for-model FILE (repeatable): requirements pinned from this environment."""
+    return click.option(
+        "--for-model",
+        "for_model",
+        multiple=True,
+        type=click.Path(dir_okay=False),
+        help="A model file (repeat for each): build the versions installed here of what it "
+        "needs, written to <out>/for-model-requirements.txt; instead of -r.",
+    )(func)
+
+
+def allow_deprecated_runtime_option(func: F) -> F:
+    """--allow-deprecated-runtime: past AWS's block dates (build-deps, deploy)."""
+    return click.option(
+        "--allow-deprecated-runtime",
+        is_flag=True,
+        default=None,
+        help="Go ahead with a runtime past AWS's date for blocking new functions on it.",
+    )(func)
 
 
 def arch_option(func: F) -> F:

@@ -16,7 +16,8 @@ run before AWS is read.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from datetime import date
 
 from mlayer import gate
 from mlayer.arns import layer_name_of, layer_version_of, short_arn
@@ -37,6 +38,7 @@ from mlayer.policy import (
 )
 from mlayer.state import FunctionState, LayerVersion, RemoteState
 from mlayer.steps import FunctionSpec, Plan, PutRole, TriggerSpec
+from mlayer.targets import check_runtime_dates
 from mlayer.validate import account_mismatch, check_role_name, region_mismatch
 
 __all__ = [
@@ -74,6 +76,8 @@ class DeployRequest:
     sources: tuple[tuple[str, str], ...] = ()  # (flag, ARN) given by flag or file
     allow_version_mismatch: bool = False
     model_version: int | None = None  # --model-version
+    allow_deprecated_runtime: bool = False
+    today: date = field(default_factory=date.today)  # for AWS's runtime dates; tests set it
 
     @property
     def role_name(self) -> str:
@@ -312,6 +316,13 @@ def plan_function(request: DeployRequest, state: RemoteState) -> tuple[Plan, Fun
     """Check every input against the snapshot and plan the deploy; refusals raise."""
     check_deploy_request(request, state.region)
     current = state.function
+    # Lambda blocks creating functions on a deprecated runtime first, updating them later.
+    deprecated = check_runtime_dates(
+        request.runtime,
+        request.today,
+        allow_deprecated=request.allow_deprecated_runtime,
+        creating=current is None,
+    )
     if not request.create_role and not (request.role or current):
         execution_role(request, state, [])  # the one-line refusal, before the rest
     wanted = trigger_specs(request, state)
@@ -342,7 +353,7 @@ def plan_function(request: DeployRequest, state: RemoteState) -> tuple[Plan, Fun
         layers=(deps.arn, model.arn),
         environment=tuple(sorted(environment.items())),
     )
-    notes = (*pin_notes, *checked.notes())
+    notes = (*([deprecated] if deprecated else []), *pin_notes, *checked.notes())
     plan = plan_deploy(spec, current, wanted, list(state.triggers), role=put_role, notes=notes)
     return plan, spec
 

@@ -76,6 +76,7 @@ def build_deps(built: LayerBuild, manifest_path: Path, dry_run: bool) -> Report:
         "zipped_bytes": zipped.zipped_bytes,
         "unzipped_bytes": zipped.unzipped_bytes,
         **details,
+        **({"for_model_pins": built.pins} if built.pins is not None else {}),
         "published": {"version": published.version, "arn": published.arn, "new": published.new}
         if published
         else None,

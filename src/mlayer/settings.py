@@ -9,6 +9,7 @@ over the defaults below. Reading the file is the only I/O here; the CLI
 from __future__ import annotations
 
 import dataclasses
+import sys
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any
 
 from mlayer import validate
 from mlayer.errors import UsageError
+from mlayer.targets import runtime_for_python
 
 CONFIG_NAME = "mlayer.toml"
 
@@ -42,6 +44,23 @@ SAFE_MAXIMUM_RETRIES = 3
 #   until the record is too old, up to 7 days on a stream kept longer.
 SAFE_MAXIMUM_RECORD_AGE = 86400
 
+# Why a runtime no flag or file named was chosen (the CLI says it once per command).
+RUNTIME_WHY = "the Python running mlayer, where the model is trained; pass --runtime to choose"
+
+
+def running_python() -> tuple[int, int]:
+    """The version of the Python running mlayer, where the model is trained."""
+    return sys.version_info[0], sys.version_info[1]
+
+
+def running_python_runtime() -> str:
+    """The Lambda runtime named after the Python running mlayer (python3.13 under
+    3.13): the default runtime. Not checked here, so that commands that use no
+    runtime work under any Python; ``Settings.runtime_line`` refuses one Lambda
+    lacks in the commands that use it."""
+    major, minor = running_python()
+    return f"python{major}.{minor}"
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -60,7 +79,8 @@ class Settings:
     debug: bool = False
     # build-deps
     requirements: str | None = None
-    runtime: str = "python3.11"
+    for_model: tuple[str, ...] = ()  # model files to pin the requirements from (not -r)
+    runtime: str = field(default_factory=running_python_runtime)
     arch: str = "x86_64"
     builder: str = "auto"  # auto: docker when an engine answers, else pip
     image: str | None = None  # docker build image [default: SAM's for the runtime]
@@ -103,8 +123,12 @@ class Settings:
     # invoke --local and cost
     store: str | None = None  # mlayer's local store of published zips [~/.cache/mlayer]
     endpoint_monthly: float = 50.40  # the always-on alternative: $0.07/h x 720 h
+    # runtime deprecated by AWS (targets.check_runtime_dates): go ahead all the same
+    allow_deprecated_runtime: bool = False
     # where the config came from, for messages
     config_path: str | None = field(default=None, compare=False)
+    # why the runtime is the one it is, when no flag or file named it (RUNTIME_WHY)
+    runtime_why: str | None = field(default=None, compare=False)
 
     @property
     def deps_layer(self) -> str:
@@ -114,6 +138,14 @@ class Settings:
     def model_layer(self) -> str:
         return self.model_layer_name or f"{self.require_function_name()}-model"
 
+    def runtime_line(self) -> str | None:
+        """``runtime: python3.13 (why)`` when no flag or file named the runtime, for
+        the commands that use it; refuses a running Python Lambda has no runtime for."""
+        if self.runtime_why is None:
+            return None
+        runtime_for_python(running_python())
+        return f"runtime: {self.runtime} ({self.runtime_why})"
+
     def require_function_name(self) -> str:
         if not self.function_name:
             raise UsageError(
@@ -122,7 +154,10 @@ class Settings:
         return self.function_name
 
 
-_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "config_path"}
+# What mlayer.toml may set: every setting but those resolve() fills in.
+_FIELDS = {
+    f.name: f for f in dataclasses.fields(Settings) if f.name not in ("config_path", "runtime_why")
+}
 DEFAULTS = Settings()  # for help texts: "[default: ...]" says what Settings says
 
 # Settings only the file sets, under no option of their name (--layer-name sets
@@ -178,7 +213,7 @@ def read_config(config: str | None = None, cwd: Path | None = None) -> ConfigFil
 def _check_type(file: ConfigFile, name: str, value: Any) -> Any:
     # TOML has types of its own, which click's string-minded types would coerce
     # ("5" -> 5, 3 -> "3", "yes" -> True): a value must already be of its kind.
-    default = _FIELDS[name].default
+    default = getattr(DEFAULTS, name)
     expected: type = type(default) if default is not None else str
     if expected is tuple and isinstance(value, list) and all(isinstance(v, str) for v in value):
         return tuple(value)  # a list of file names, e.g. sample-models = ["a.joblib", ...]
@@ -194,11 +229,17 @@ def _check_type(file: ConfigFile, name: str, value: Any) -> Any:
 
 
 def resolve(file: ConfigFile | None, flags: dict[str, Any]) -> Settings:
-    """Defaults, then the file's values, then the flags that were given (not None)."""
+    """Defaults, then the file's values, then the flags that were given (not None).
+
+    A runtime neither names is the running Python's, and ``runtime_why`` says so.
+    """
     values: dict[str, Any] = dict(file.values) if file else {}
     values.update({k: v for k, v in flags.items() if v is not None and v != ()})
     if file:
         values["config_path"] = str(file.path)
+    if not values.get("runtime"):
+        values["runtime"] = running_python_runtime()
+        values["runtime_why"] = RUNTIME_WHY
     return Settings(**values)
 
 

@@ -9,7 +9,9 @@ the runtime's glibc, never from the machine that builds.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from functools import cached_property
 
 from packaging.tags import Tag, compatible_tags, cpython_tags
@@ -18,15 +20,46 @@ from mlayer.errors import UsageError
 
 ARCHITECTURES = ("x86_64", "arm64")
 
-# runtime -> (python version, glibc of its Amazon Linux)
-_RUNTIMES: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
-    "python3.9": ((3, 9), (2, 26)),
-    "python3.10": ((3, 10), (2, 26)),
-    "python3.11": ((3, 11), (2, 26)),
-    "python3.12": ((3, 12), (2, 34)),
-    "python3.13": ((3, 13), (2, 34)),
-    "python3.14": ((3, 14), (2, 34)),
-}
+
+@dataclass(frozen=True)
+class Runtime:
+    """One Python runtime of Lambda: its Python, its OS and glibc, AWS's dates for it."""
+
+    name: str
+    python_version: tuple[int, int]
+    os: str
+    glibc: tuple[int, int]
+    deprecated: date  # AWS stops patching it
+    block_create: date  # Lambda refuses new functions on it
+    block_update: date  # Lambda refuses updates of functions on it
+
+
+_AL2, _AL2023 = "Amazon Linux 2", "Amazon Linux 2023"
+# glibc: Amazon Linux 2 ships 2.26, Amazon Linux 2023 ships 2.34.
+# Dates from AWS's runtime tables, https://docs.aws.amazon.com/lambda/latest/dg/lambda-python.html
+# and https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html (read 2026-11-25):
+# python3.10-3.14 as the current English page lists them. python3.9 is no longer
+# in that table: its deprecation date (2025-12-15) is AWS's; its block dates
+# (2026-02-03, 2026-03-09) are from the last version of AWS's table that listed
+# it (a re:Post answer says AWS postponed them to 2027-02-01/2027-03-03: not
+# found on AWS's page, so not used). AWS moves these dates: check the page.
+_RUNTIMES: dict[str, Runtime] = {
+    r.name: r
+    for r in (
+        Runtime("python3.9", (3, 9), _AL2, (2, 26),
+                date(2025, 12, 15), date(2026, 2, 3), date(2026, 3, 9)),
+        Runtime("python3.10", (3, 10), _AL2, (2, 26),
+                date(2026, 10, 31), date(2026, 11, 30), date(2027, 1, 15)),
+        Runtime("python3.11", (3, 11), _AL2, (2, 26),
+                date(2027, 6, 30), date(2027, 7, 31), date(2027, 8, 31)),
+        Runtime("python3.12", (3, 12), _AL2023, (2, 34),
+                date(2028, 10, 31), date(2028, 11, 30), date(2029, 1, 10)),
+        Runtime("python3.13", (3, 13), _AL2023, (2, 34),
+                date(2029, 6, 30), date(2029, 7, 31), date(2029, 8, 31)),
+        Runtime("python3.14", (3, 14), _AL2023, (2, 34),
+                date(2029, 6, 30), date(2029, 7, 31), date(2029, 8, 31)),
+    )
+}  # fmt: skip
 RUNTIMES = tuple(_RUNTIMES)
 
 # Oldest glibc a manylinux wheel can claim per machine: manylinux1 (2.5) on
@@ -131,5 +164,56 @@ def resolve_target(runtime: str, arch: str) -> Target:
         raise UsageError(
             f"unsupported target {runtime}/{arch}; supported: {', '.join(supported())}"
         )
-    python_version, glibc = _RUNTIMES[runtime]
-    return Target(runtime, arch, python_version, glibc)
+    info = _RUNTIMES[runtime]
+    return Target(runtime, arch, info.python_version, info.glibc)
+
+
+def runtime_info(runtime: str) -> Runtime | None:
+    """The table's row of ``runtime``, None for one Lambda does not have."""
+    return _RUNTIMES.get(runtime)
+
+
+def runtime_for_python(version: Sequence[int]) -> str:
+    """The Lambda runtime of Python ``version`` (3.13 -> python3.13): the default,
+    the Python the model is trained in. Refused if Lambda has no runtime for it."""
+    runtime = f"python{version[0]}.{version[1]}"
+    if runtime not in _RUNTIMES:
+        raise UsageError(
+            f"Lambda has no runtime for Python {version[0]}.{version[1]} (the Python running "
+            f"mlayer): pass --runtime, one of {', '.join(RUNTIMES)}"
+        )
+    return runtime
+
+
+def supported_on(today: date) -> list[str]:
+    """The runtimes AWS has not deprecated on ``today``."""
+    return [r.name for r in _RUNTIMES.values() if today < r.deprecated]
+
+
+def check_runtime_dates(
+    runtime: str, today: date, *, allow_deprecated: bool, creating: bool = True
+) -> str | None:
+    """A one-line warning for a runtime AWS deprecated on or before ``today``
+    (None for one it supports, or one not in the table).
+
+    Refuses one Lambda no longer accepts, before anything is built or changed:
+    past the block-create date when ``creating`` a function (or building a layer
+    for new ones), past the block-update date otherwise; unless
+    ``allow_deprecated`` (AWS has moved its dates before).
+    """
+    info = _RUNTIMES.get(runtime)
+    if info is None or today < info.deprecated:
+        return None
+    block, what = (info.block_create, "creating") if creating else (info.block_update, "updating")
+    current = ", ".join(supported_on(today)) or "none"
+    if today >= block and not allow_deprecated:
+        raise UsageError(
+            f"{runtime} was deprecated by AWS on {info.deprecated} and Lambda blocks "
+            f"{what} functions on it since {block}: pass --runtime, one of {current}, "
+            "or --allow-deprecated-runtime"
+        )
+    tense = "since" if today >= block else "from"
+    return (
+        f"{runtime} was deprecated by AWS on {info.deprecated} (no more security patches); "
+        f"Lambda blocks {what} functions on it {tense} {block}: use --runtime, one of {current}"
+    )

@@ -30,17 +30,7 @@ from mlayer.layerbuild.requirements import read_requirements
 from mlayer.layerbuild.verify import PROBE, host_machine
 from mlayer.targets import Target
 
-FORWARDED_ENV = (
-    "PIP_INDEX_URL",
-    "PIP_EXTRA_INDEX_URL",
-    "PIP_TRUSTED_HOST",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "NO_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "no_proxy",
-)
+FORWARDED_ENV = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_TRUSTED_HOST", *pip_builder.PROXY_ENV)
 CA_IN_CONTAINER = "/etc/mlayer/ca-bundle.crt"
 # The first of these the image has is its Python.
 _FIND_PYTHON = (
@@ -195,8 +185,15 @@ class DockerBuilder:
         """``pip install -r requirements -t dest`` in the image; True if pinned to target tags."""
         found = self.python()
         pinned = self.needs_target_flags()
+        # pip's debug log, beside dest in the build's own (mounted, writable) directory
+        log = dest.resolve().parent / "pip.log"
         arguments = pip_builder.pip_arguments(
-            requirements.resolve(), self.target, dest.resolve(), no_deps=no_deps, for_target=pinned
+            requirements.resolve(),
+            self.target,
+            dest.resolve(),
+            no_deps=no_deps,
+            for_target=pinned,
+            log=log,
         )
         code, output = self._run(
             [found.executable, "-m", "pip", *arguments],
@@ -204,8 +201,10 @@ class DockerBuilder:
             working_dir=str(requirements.resolve().parent),
         )
         if code != 0:
+            lines = [*output.splitlines(), *pip_builder.read_log(log)]
+            # The index is probed from this machine: the container's network may be the cause.
             raise BuildError(
-                pip_builder.explain_pip_failure(output.splitlines(), self.target)
+                pip_builder.explain_pip_failure(lines, self.target, in_container=self.image)
                 + f" (in image {self.image})"
             )
         return pinned

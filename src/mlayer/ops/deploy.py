@@ -91,6 +91,7 @@ def deploy_request(settings: Settings, model_version: int | None) -> DeployReque
         sources=given_sources(settings),
         allow_version_mismatch=settings.allow_version_mismatch,
         model_version=model_version,
+        allow_deprecated_runtime=settings.allow_deprecated_runtime,
     )
 
 

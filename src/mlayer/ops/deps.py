@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from mlayer.aws import Aws
@@ -17,11 +18,13 @@ from mlayer.errors import UsageError
 from mlayer.layerbuild.archive import ZipSummary, lambda_sha256, summarize_zip
 from mlayer.layerbuild.build_options import BuildOptions, Progress
 from mlayer.layerbuild.layer import DepsBuild, build_deps_layer
+from mlayer.layerbuild.pins import Source, installed_metadata, pins_for_model, requirement_lines
+from mlayer.model import inspect_model_file
 from mlayer.ops.code import FUNCTION_ZIP_NAME, handler_dir
 from mlayer.ops.layers import Published, publish_layer_zip
 from mlayer.ops.model import MODEL_ZIP_NAME
 from mlayer.settings import Settings
-from mlayer.targets import resolve_target
+from mlayer.targets import Target, check_runtime_dates, resolve_target
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,7 @@ class LayerBuild:
     zip: ZipSummary
     published: Published | None
     build: DepsBuild | None = None
+    pins: dict[str, str] | None = None  # --for-model: what was pinned from this environment
 
 
 def build_deps(
@@ -39,14 +43,31 @@ def build_deps(
     progress: Progress,
     use_cache: bool = True,
     dry_run: bool = False,
+    today: date | None = None,
 ) -> LayerBuild:
-    if not settings.requirements:
-        raise UsageError("no requirements file: pass -r requirements.txt")
+    if settings.for_model and settings.requirements:
+        raise UsageError(
+            "--for-model and -r exclude each other: pin from the model files (--for-model) "
+            "or from a requirements file (-r), not both"
+        )
+    if not settings.requirements and not settings.for_model:
+        raise UsageError("no requirements file: pass -r requirements.txt (or --for-model FILE)")
     target = resolve_target(settings.runtime, settings.arch)
+    # A layer is built for new functions: refused past AWS's block-create date.
+    deprecated = check_runtime_dates(
+        target.runtime,
+        today or date.today(),
+        allow_deprecated=settings.allow_deprecated_runtime,
+    )
+    if deprecated:
+        progress.warning(deprecated)
     layer_name = settings.deps_layer if publish else None
+    pins = _pin_for_model(settings, target, progress) if settings.for_model else None
+    requirements = Path(settings.out) / FOR_MODEL_REQUIREMENTS if pins else settings.requirements
+    assert requirements is not None
     built = build_deps_layer(
         BuildOptions(
-            Path(settings.requirements),
+            Path(requirements),
             target,
             Path(settings.out),
             builder=settings.builder,
@@ -76,7 +97,8 @@ def build_deps(
         newest = next(iter(client.layer_versions(layer_name)), None)
         if newest and newest.code_sha256 == lambda_sha256(summary.sha256):
             progress.message(f"{layer_name}:{newest.version} already has this zip; not publishing")
-            return LayerBuild(summary, Published(newest.version, newest.arn, new=False), built)
+            unchanged = Published(newest.version, newest.arn, new=False)
+            return LayerBuild(summary, unchanged, built, pins)
         published = publish_layer_zip(
             client,
             settings,
@@ -90,7 +112,24 @@ def build_deps(
             progress=progress,
             dry_run=dry_run,
         )
-    return LayerBuild(built.zip, published, built)
+    return LayerBuild(built.zip, published, built, pins)
+
+
+# What --for-model writes in --out and builds, as if it were passed with -r.
+FOR_MODEL_REQUIREMENTS = "for-model-requirements.txt"
+
+
+def _pin_for_model(settings: Settings, target: Target, progress: Progress) -> dict[str, str]:
+    """Pin what the model files need from this environment, write it, say it."""
+    sources = [Source(f, inspect_model_file(Path(f)).modules) for f in settings.for_model]
+    pins = pins_for_model(sources, installed_metadata(), target)
+    path = Path(settings.out) / FOR_MODEL_REQUIREMENTS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(requirement_lines(pins, settings.for_model, target)) + "\n")
+    progress.message(f"pinned from this environment for the model, written to {path}:")
+    for name, version in sorted(pins.items()):
+        progress.message(f"  {name}=={version}")
+    return pins
 
 
 def _reserved_bytes(settings: Settings) -> int:
