@@ -14,7 +14,6 @@ import base64
 import glob
 import importlib.util
 import json
-import math
 import os
 import shutil
 import stat
@@ -26,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlayer import cost
 from mlayer.contract import DEFAULT_TEXT_FIELD, LOCAL_TIMEOUT_ENV, MODEL_DIR, MODEL_DIR_ENV
 from mlayer.errors import MlayerError, UsageError
 from mlayer.layerbuild.archive import safe_extract
@@ -87,12 +87,13 @@ class Invocation:
 
 
 def billed_ms(duration_ms: float, init_ms: float | None = None) -> int:
-    """Lambda's billed duration: whole milliseconds, rounded up.
+    """Lambda's billed duration: whole milliseconds, rounded up (cost's rule at
+    today's 1 ms step).
 
     Since 1 August 2025 Lambda also bills the init phase of on-demand ZIP
     functions on managed runtimes, so a cold invocation bills init + duration.
     """
-    return math.ceil(duration_ms + (init_ms or 0.0))
+    return cost.billed_ms(duration_ms + (init_ms or 0.0), granularity_ms=1)
 
 
 # --- the interpreter --------------------------------------------------------------

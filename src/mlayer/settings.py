@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mlayer import validate
+from mlayer.contract import DEFAULT_SINK, DEFAULT_TEXT_FIELD
 from mlayer.errors import UsageError
 from mlayer.targets import runtime_for_python
 
@@ -108,12 +109,12 @@ class Settings:
     memory: int = 192
     timeout: int = 60
     handler_dir: str | None = None
-    text_field: str = "textblob"
+    text_field: str = DEFAULT_TEXT_FIELD
     text_is_json: bool = False
     # model lifecycle: the compatibility gate, event sources, sinks, the role
     allow_version_mismatch: bool = False
     table_stream_arn: str | None = None
-    sink: str = "log"
+    sink: str = DEFAULT_SINK
     bisect_on_error: bool = SAFE_BISECT_ON_ERROR
     maximum_retries: int = SAFE_MAXIMUM_RETRIES
     maximum_record_age: int = SAFE_MAXIMUM_RECORD_AGE  # seconds

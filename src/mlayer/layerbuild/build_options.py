@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mlayer import __version__
+from mlayer.contract import DEFAULT_TEXT_FIELD
 from mlayer.errors import UsageError
 from mlayer.layerbuild.archive import sha256_file
 from mlayer.layerbuild.requirements import (
@@ -63,7 +64,7 @@ class BuildOptions:
     prune: bool = False
     sample_models: tuple[Path, ...] = ()
     sample_event: Path | None = None
-    text_field: str = "textblob"
+    text_field: str = DEFAULT_TEXT_FIELD
     text_is_json: bool = False
     reserved_bytes: int = 0  # model layer + function, out of Lambda's 262,144,000
     use_cache: bool = True

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from mlayer.contract import DEFAULT_TEXT_FIELD
 from mlayer.errors import BuildError, MlayerError
 from mlayer.targets import Target
 
@@ -92,7 +93,7 @@ def probe(
     imports: Sequence[str],
     models: Sequence[Path] = (),
     event: Path | None = None,
-    text_field: str = "textblob",
+    text_field: str = DEFAULT_TEXT_FIELD,
     text_is_json: bool = False,
     trace: bool = False,
     timeout: float = 600,
