@@ -76,6 +76,9 @@ class ModelManifest:
     trained_with: dict[str, str]
     label: str | None = None
     created: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    # File name -> the modules its pickles name, as the scan read them: kept so that
+    # the deps-layer check need not scan the files again. Not part of the JSON.
+    modules: dict[str, frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def trusted_globals(self) -> list[str]:
@@ -199,6 +202,7 @@ def build_manifest(
     if duplicates:
         raise UsageError(f"two model files share the name {sorted(duplicates)[0]}; rename one")
     files = []
+    modules: dict[str, frozenset[str]] = {}
     saved_with: dict[str, str] = {}  # scikit-learn version -> first file that records it
     for order, path in enumerate(paths):
         summary = inspect_model_file(path)
@@ -209,6 +213,7 @@ def build_manifest(
                 f"trust: {summary.why}; if you trust it, pass "
                 f"--trust-global {_printable(refused[0])}"
             )
+        modules[path.name] = summary.modules
         for version in sorted(summary.sklearn_versions):
             saved_with.setdefault(version, path.name)
         role = "predict" if order == len(paths) - 1 else "transform"
@@ -235,7 +240,7 @@ def build_manifest(
     # all recorded, so that no deps layer passes the gate without the allowance.
     if saved_with:
         trained_with["scikit-learn"] = ",".join(sorted(saved_with))
-    return ModelManifest(tuple(files), trained_with, label)
+    return ModelManifest(tuple(files), trained_with, label, modules=modules)
 
 
 def _printable(name: str) -> str:
@@ -300,10 +305,6 @@ def inspect_model_file(path: Path) -> PickleSummary:
         scan.sklearn_versions,
         tuple(pickle_scan.untrusted_globals(scan.globals)),
     )
-
-
-# ``check_model_modules`` (build/manifest.py) reads any model file through this name.
-inspect_joblib = inspect_model_file
 
 
 def _inspect_skops(path: Path) -> PickleSummary:

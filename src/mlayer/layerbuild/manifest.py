@@ -139,23 +139,24 @@ class LayerContents:
         return missing
 
 
-def check_model_modules(out: Path, files: Iterable[Path]) -> int | None:
+def check_model_modules(
+    out: Path, files: Iterable[tuple[Path, frozenset[str]]]
+) -> int | None:
     """Refuse a model whose pickle names a module the locally built deps layer lacks.
 
-    Reads the pickles' globals without loading them (``model.inspect_joblib``).
+    ``files`` are (model file, the modules its pickles name, as the scan read them).
     Returns how many files were checked, or None when there is no build manifest
     in ``out`` to check against.
     """
     from mlayer.errors import UsageError
-    from mlayer.model import inspect_joblib
 
     data = read_manifest(out)
     if data is None:
         return None
     contents = LayerContents.from_manifest(data)
     count = 0
-    for path in files:
-        missing = contents.missing(inspect_joblib(path).modules)
+    for path, modules in files:
+        missing = contents.missing(modules)
         if missing:
             how = (
                 "the layer was pruned to another model's modules: rebuild it with "

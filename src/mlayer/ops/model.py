@@ -88,7 +88,7 @@ def publish_model(
     )
     deps_name = settings.deps_layer_name or settings.function_name
     deps = next(iter(aws.layer_versions(settings.deps_layer)), None) if deps_name else None
-    check_modules(settings, deps, files)
+    check_modules(settings, deps, [(f, manifest.modules[f.name]) for f in files])
     checked = gate_publish(settings, manifest, deps)  # refuses before anything is published
     for note in checked.notes() if checked else ("no deps layer to check the versions against",):
         progress.message(note)
@@ -134,7 +134,9 @@ def local_deps_versions(settings: Settings) -> tuple[dict[str, str], str] | None
     return None
 
 
-def check_modules(settings: Settings, deps: LayerVersion | None, files: list[Path]) -> None:
+def check_modules(
+    settings: Settings, deps: LayerVersion | None, files: list[tuple[Path, frozenset[str]]]
+) -> None:
     """Refuse a model whose pickle names a module the deps layer lacks, before publishing.
 
     A pruned deps layer holds only the modules its sample model used. The local
