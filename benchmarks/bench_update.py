@@ -43,6 +43,8 @@ from mlayer.ops import deps as deps_ops
 from mlayer.ops import model as model_ops
 from mlayer.settings import load_settings
 
+MOTO_SERVER = Path(__file__).resolve().parents[1] / "scripts" / "moto_server.py"
+
 REGION = "eu-west-1"
 
 
@@ -52,7 +54,7 @@ def moto_server() -> Iterator[str]:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
