@@ -115,19 +115,67 @@ def interpreter(target: Target = TARGET) -> Path:
     return find_interpreter(target)
 
 
+def runs_here(target: Target) -> bool:
+    return target.python_version == sys.version_info[:2]
+
+
+def venv_python(target: Target) -> Path:
+    """This Python for its own runtime; for another, a virtualenv of that runtime's Python
+    with the runtime's stack and this checkout (as tests/test_runtimes.py makes one),
+    made once under build/bench/<runtime>/venv, pip's cache reused. Models are packaged
+    there, so their manifests record the runtime's Python and numpy."""
+    if runs_here(target):
+        return Path(sys.executable)
+    root = work_dir(target) / "venv"
+    python = root / "bin" / "python"
+    if not (root / "bin" / "mlayer").is_file():
+        log(f"making a {target.runtime} virtualenv with {requirements(target).name}")
+        shutil.rmtree(root, ignore_errors=True)
+        subprocess.run([str(interpreter(target)), "-m", "venv", str(root)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+             "-r", str(requirements(target)), "-e", str(ROOT)],
+            check=True,
+        )  # fmt: skip
+    return python
+
+
+def in_venv(target: Target, code: str) -> str:
+    """Run ``code`` (with this module imported as ``c``) in the runtime's virtualenv;
+    its last line of output."""
+    prelude = (
+        f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import _common as c\n"
+    )
+    done = subprocess.run(
+        [str(venv_python(target)), "-c", prelude + code],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return (done.stdout.strip().splitlines() or [""])[-1]
+
+
 # --- layers -----------------------------------------------------------------------
 
 
-def mlayer_deps_zip(rebuild: bool, target: Target = TARGET) -> Path:
-    """The example's deps layer as ``mlayer build-deps`` builds it (pip builder)."""
-    out = work_dir(target) / "mlayer"
+def mlayer_deps_zip(
+    rebuild: bool, target: Target = TARGET, defer_sample: Sequence[Path] = ()
+) -> Path:
+    """The example's deps layer as ``mlayer build-deps`` builds it (pip builder); with
+    ``defer_sample`` (model files, then a sample event), ``--defer-imports`` too."""
+    out = work_dir(target) / ("mlayer-defer" if defer_sample else "mlayer")
     zip_path = out / "deps-layer.zip"
     if rebuild or not zip_path.is_file():
-        log(f"building mlayer's deps layer for {target.runtime} (build-deps --builder pip)")
+        how = "--defer-imports, " if defer_sample else ""
+        log(f"building mlayer's deps layer for {target.runtime} (build-deps {how}--builder pip)")
+        sample = [f"--sample-model={p}" for p in defer_sample[:-1]]
+        if defer_sample:
+            sample += ["--defer-imports", f"--sample-event={defer_sample[-1]}"]
         subprocess.run(
             [
-                MLAYER,
+                str(venv_python(target).with_name("mlayer")) if not runs_here(target) else MLAYER,
                 "build-deps",
+                *sample,
                 "-r",
                 str(requirements(target)),
                 "--runtime",
@@ -192,12 +240,22 @@ def example_model(version: int = 1, target: Target = TARGET) -> list[Path]:
     return paths
 
 
-def large_model(min_bytes: int = 20_000_000) -> list[Path]:
+def large_model(
+    min_bytes: int = 20_000_000, target: Target = TARGET, out: Path | None = None
+) -> list[Path]:
     """A realistically large text model: a 1-3-gram vocabulary of a few hundred
-    thousand terms and a classifier over it, ≥ 20 MB of joblib in all."""
-    out = WORK / "models" / "large"
+    thousand terms and a classifier over it, ≥ 20 MB of joblib in all; for another
+    runtime, trained in its virtualenv."""
+    out = out or work_dir(target) / "models" / "large"
     paths = [out / name for name in example_train.FILES]
     if all(p.is_file() for p in paths) and sum(p.stat().st_size for p in paths) >= min_bytes:
+        return paths
+    if not runs_here(target):
+        in_venv(
+            target,
+            f"c.large_model({min_bytes}, c.target_of({target.runtime!r}), "
+            f"__import__('pathlib').Path({str(out)!r}))",
+        )
         return paths
     import random
 
@@ -230,8 +288,20 @@ def model_bytes(paths: Sequence[Path]) -> int:
     return sum(p.stat().st_size for p in paths)
 
 
-def mlayer_model_zip(paths: list[Path], name: str) -> Path:
-    _, summary = package_model(paths, name, WORK / "model-zips" / name)
+def mlayer_model_zip(paths: list[Path], name: str, target: Target = TARGET) -> Path:
+    """The model layer zip, packaged by the runtime's Python (its virtualenv)."""
+    out = work_dir(target) / "model-zips" / name
+    if not runs_here(target):
+        files = [str(p) for p in paths]
+        return Path(
+            in_venv(
+                target,
+                "from pathlib import Path; from mlayer.ops.model import package_model; "
+                f"print(package_model([Path(p) for p in {files!r}], {name!r}, Path({str(out)!r}))"
+                "[1].path)",
+            )
+        )
+    _, summary = package_model(paths, name, out)
     return summary.path
 
 

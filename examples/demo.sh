@@ -2,14 +2,14 @@
 # The whole flow of the seed article against a local AWS endpoint (a moto
 # server on loopback): train, build the deps layer, publish the model, deploy,
 # run a Kinesis event through the handler on the real layer files, publish a
-# second model and relink, then roll back to version 1.
+# second model, compare it with the first and relink, then roll back to version 1.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 PORT=$(python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-moto_server -H 127.0.0.1 -p "$PORT" >moto.log 2>&1 &
+python ../scripts/moto_server.py -H 127.0.0.1 -p "$PORT" >moto.log 2>&1 &  # moto, mappings keeping their alias (see the script)
 MOTO_PID=$!
 trap 'kill $MOTO_PID 2>/dev/null || true' EXIT
 export AWS_ENDPOINT_URL="http://127.0.0.1:$PORT" AWS_ACCESS_KEY_ID=testing \
@@ -52,11 +52,12 @@ mlayer deploy
 step "train model v2, publish it and relink (deps layer untouched)"
 python train.py --version 2 --out model/v2
 mlayer publish-model model/v2/1_vectorizer.joblib model/v2/2_tfidf.joblib model/v2/3_classifier.joblib --label v2
-mlayer deploy
+mlayer compare 1 2 --event event.json   # how v2 agrees with v1 on the same records
+mlayer deploy                           # a new function version; alias live moves to it
 mlayer invoke --local --event event.json
 mlayer status
 
-step "mlayer rollback --version 1"
+step "mlayer rollback --version 1: one alias update back to the version that served v1"
 mlayer rollback --version 1
 mlayer versions
 mlayer status

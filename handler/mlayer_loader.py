@@ -8,6 +8,11 @@ versions the model was saved with are compared with the deps layer's, and
 scikit-learn's ``InconsistentVersionWarning`` is turned into the same refusal,
 unless the deploy allowed the mismatch (``MLAYER_ALLOW_VERSION_MISMATCH``).
 
+Where: ``find_model_dir``. A model layer holds its files in
+``/opt/mlayer-model/<content id>/`` (two model layers, live and shadow, sit side
+by side); a layer published before that layout holds them in
+``/opt/mlayer-model/`` itself, and still loads.
+
 ``.joblib`` files are loaded with ``joblib.load``; ``.skops`` files with
 ``skops.io.load(path, trusted=<the file's trusted_types in the manifest>)``,
 which needs ``skops`` in the deps layer (in its requirements.txt).
@@ -27,6 +32,7 @@ from typing import Any
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "mlayer-model/1"
 MODEL_SUFFIXES = (".joblib", ".skops")
+CONTENT_ID_CHARS = 16
 WAYS_OUT = (
     "rebuild the deps layer with the model's versions, or retrain the model with the deps "
     "layer's; mlayer deploy --allow-version-mismatch loads it anyway"
@@ -57,6 +63,56 @@ def model_file_name_problem(name: str) -> str | None:
     if not name.endswith(MODEL_SUFFIXES):
         return "does not end in .joblib or .skops"
     return None
+
+
+def is_model_subdir(path: Path) -> bool:
+    """Whether ``path`` is a model's own directory: named by a content id (hex)."""
+    name = path.name
+    return (
+        len(name) == CONTENT_ID_CHARS
+        and all(char in "0123456789abcdef" for char in name)
+        and path.is_dir()
+    )
+
+
+def model_subdirs(base: Path) -> list[str]:
+    """The content ids of the models under ``base``, sorted."""
+    if not base.is_dir():
+        return []
+    return sorted(p.name for p in base.iterdir() if is_model_subdir(p))
+
+
+def find_model_dir(base: Path, content_id: str | None) -> Path:
+    """The directory holding model ``content_id`` (None: the only model) under ``base``.
+
+    ``base`` is /opt/mlayer-model. ``base/<content id>/`` is where a model layer puts
+    its files; a layer published before that layout has them in ``base`` itself,
+    and so does a directory given straight as ``MLAYER_MODEL_DIR``: then ``base``
+    is the model's directory, and its manifest's content hash is checked later
+    against ``content_id`` like any other.
+    """
+    if content_id:
+        wanted = base / content_id[:CONTENT_ID_CHARS]
+        if (wanted / MANIFEST_NAME).is_file():
+            return wanted
+    if (base / MANIFEST_NAME).is_file():
+        return base
+    found = model_subdirs(base)
+    if content_id:
+        raise ModelLayerError(
+            f"model {content_id} is not under {base} (the linked model layers hold: "
+            f"{', '.join(found) or 'no model'}): link its layer with mlayer deploy"
+        )
+    if len(found) == 1:
+        return base / found[0]
+    if found:
+        raise ModelLayerError(
+            f"{base} holds several models ({', '.join(found)}) and the function does not "
+            "say which is live: deploy it with mlayer deploy, which does"
+        )
+    raise ModelLayerError(
+        f"no model manifest at {base / MANIFEST_NAME}: is the model layer linked?"
+    )
 
 
 def read_manifest(model_dir: Path) -> dict[str, Any]:
@@ -117,7 +173,10 @@ def verified_model_files(
             f"the model layer holds model {content[:16]} but the function was deployed with "
             f"{expected_sha256}: relink with mlayer deploy or mlayer rollback"
         )
-    present = {p.name for p in model_dir.iterdir() if p.name != MANIFEST_NAME}
+    # In a layer of the old layout, other model layers' directories sit beside the files.
+    present = {
+        p.name for p in model_dir.iterdir() if p.name != MANIFEST_NAME and not is_model_subdir(p)
+    }
     expected = {item["name"] for item in entries}
     extra = sorted(present - expected)
     if extra:
@@ -199,6 +258,23 @@ class Pipeline:
     def __init__(self, steps: list[Any], model_id: dict[str, str] | None = None) -> None:
         self.transforms, self.model = steps[:-1], steps[-1]
         self.model_id = model_id or {}
+
+    @property
+    def content_id(self) -> str:
+        return self.model_id.get("model", "")
+
+    @property
+    def name(self) -> str:
+        """How metrics name the model: its label, else its content id."""
+        return self.model_id.get("label") or self.content_id
+
+    @property
+    def classes(self) -> list[Any] | None:
+        """A classifier's labels in the model's order; None for a regressor."""
+        classes = getattr(self.model, "classes_", None)
+        if classes is None:
+            return None
+        return classes.tolist() if hasattr(classes, "tolist") else list(classes)
 
     @classmethod
     def load(

@@ -23,6 +23,8 @@ from click.testing import CliRunner, Result
 from mlayer.cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
+# moto's server, event source mappings keeping the alias they target (the script says why).
+MOTO_SERVER = ROOT / "scripts" / "moto_server.py"
 EXAMPLES = ROOT / "examples"
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
@@ -39,10 +41,11 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    """A moto server in its own process, on a free loopback port."""
+    """A moto server in its own process, on a free loopback port (scripts/moto_server.py:
+    moto with one documented correction)."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -70,6 +73,23 @@ class Account:
 
     def client(self, service: str, region: str = REGION):  # type: ignore[no-untyped-def]
         return boto3.client(service, region_name=region, endpoint_url=self.endpoint)
+
+    def mappings(self, function: str = "fn", alias: str = "live") -> list[dict]:  # type: ignore[type-arg]
+        """The event source mappings on the function and on its alias, once each."""
+        found: dict[str, dict] = {}  # type: ignore[type-arg]
+        arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function}"
+        for target in (function, arn, f"{arn}:{alias}"):
+            for item in self.client("lambda").list_event_source_mappings(FunctionName=target)[
+                "EventSourceMappings"
+            ]:
+                found.setdefault(item["UUID"], item)
+        return list(found.values())
+
+    def served(self, function: str = "fn", alias: str = "live") -> dict:  # type: ignore[type-arg]
+        """The configuration of the version the alias points at: what serves the trigger."""
+        return self.client("lambda").get_function_configuration(  # type: ignore[no-any-return]
+            FunctionName=function, Qualifier=alias
+        )
 
 
 @pytest.fixture

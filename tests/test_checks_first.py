@@ -113,8 +113,7 @@ def test_good_file_values_still_fill_in(ready: Account) -> None:
     assert result.exit_code == 0, result.stderr
     config = ready.client("lambda").get_function_configuration(FunctionName="fn")
     assert config["MemorySize"] == 256
-    mapping = ready.client("lambda").list_event_source_mappings(FunctionName="fn")
-    assert mapping["EventSourceMappings"][0]["MaximumRecordAgeInSeconds"] == 3600
+    assert ready.mappings()[0]["MaximumRecordAgeInSeconds"] == 3600
 
 
 # --- names, regions, buckets, ARNs from flags --------------------------------------

@@ -15,7 +15,8 @@ def function_config(aws: Account, name: str = "fn") -> dict:  # type: ignore[typ
 
 
 def layer_arns(aws: Account, name: str = "fn") -> list[str]:
-    return [layer["Arn"] for layer in function_config(aws, name)["Layers"]]
+    """The layers of what serves the trigger: the version alias live points at."""
+    return [layer["Arn"] for layer in aws.served(name)["Layers"]]
 
 
 def test_help_lists_every_command() -> None:
@@ -82,9 +83,11 @@ def test_publish_model_zip_holds_files_in_order_with_manifest(
     result = run_json("publish-model", *map(str, model_v1), "--function-name", "fn")
     with zipfile.ZipFile(result["zip"]) as archive:
         names = sorted(archive.namelist())
-        manifest = json.loads(archive.read("mlayer-model/manifest.json"))
+        (manifest_name,) = [name for name in names if name.endswith("/manifest.json")]
+        manifest = json.loads(archive.read(manifest_name))
+    model_dir = f"mlayer-model/{manifest['content_sha256'][:16]}"  # the model's own directory
     assert names == sorted(
-        ["mlayer-model/manifest.json"] + [f"mlayer-model/{p.name}" for p in model_v1]
+        [f"{model_dir}/manifest.json"] + [f"{model_dir}/{p.name}" for p in model_v1]
     )
     assert [f["name"] for f in sorted(manifest["files"], key=lambda f: f["order"])] == [
         p.name for p in model_v1
@@ -117,8 +120,7 @@ def test_deploy_creates_function_layers_and_trigger(deployed: Account) -> None:
         ["fn-deps", "1"],
         ["fn-model", "1"],
     ]
-    mappings = deployed.client("lambda").list_event_source_mappings(FunctionName="fn")
-    (mapping,) = mappings["EventSourceMappings"]
+    (mapping,) = deployed.mappings()
     assert mapping["EventSourceArn"] == deployed.stream_arn
     assert mapping["BatchSize"] == 100
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
@@ -137,9 +139,10 @@ def test_new_model_relinks_only_the_model_layer(deployed: Account, model_v2: lis
     run_json("publish-model", *map(str, model_v2), "--function-name", "fn")
     result = run_json("deploy", "--function-name", "fn")
     assert result["changed"] is True
-    assert len(result["steps"]) == 1 and "fn-model:1] -> [" in result["steps"][0].replace(
-        "fn-deps:1, ", ""
-    )
+    # $LATEST relinked, published, the alias moved: three steps, one of them on the function
+    update, publish, point = result["steps"]
+    assert "fn-model:1] -> [" in update.replace("fn-deps:1, ", "") and "MemorySize" not in update
+    assert "model fn-model:2" in publish and "fn:live at the new version" in point
     assert layer_arns(deployed) == [deps_before, deps_before.replace("fn-deps:1", "fn-model:2")]
 
 

@@ -60,6 +60,18 @@ HANDLER_COPIES = [
     ("mlayer_loader.py", "MANIFEST_FORMAT", contract.MANIFEST_FORMAT),
     ("mlayer_loader.py", "MODEL_SUFFIXES", contract.MODEL_SUFFIXES),
     ("mlayer_sinks.py", "KEY_ATTRIBUTE", contract.SINK_KEY),
+    ("mlayer_defer.py", "DEFERRED_FILE", contract.DEFERRED_FILE),
+    ("mlayer_defer.py", "DEFERRED_FORMAT", contract.DEFERRED_FORMAT),
+    ("mlayer_handler.py", "SHADOW_MODEL_ENV", contract.SHADOW_MODEL_ENV),
+    ("mlayer_loader.py", "CONTENT_ID_CHARS", contract.CONTENT_ID_CHARS),
+    ("mlayer_shadow.py", "LOG_KIND_KEY", contract.LOG_KIND_KEY),
+    ("mlayer_shadow.py", "SHADOW_LOG_KIND", contract.SHADOW_LOG_KIND),
+    ("mlayer_shadow.py", "SHADOW_DISAGREEMENTS_LOGGED", contract.SHADOW_DISAGREEMENTS_LOGGED),
+    *(
+        ("mlayer_metrics.py", name, getattr(contract, name))
+        for name in dir(contract)
+        if name.startswith("METRIC") or name == "MAX_CLASS_METRICS"
+    ),
 ]
 
 
@@ -101,6 +113,8 @@ def test_every_variable_the_handler_reads_is_in_the_contract() -> None:
         contract.MANIFEST_NAME,
         contract.MODEL_DIR,
         contract.HANDLER,
+        contract.DEFERRED_FILE,
+        contract.DEFERRED_FORMAT,
     ],
 )
 def test_mlayer_writes_each_contract_value_only_in_the_contract(value: str) -> None:

@@ -43,14 +43,22 @@ def publish_layers(aws: Account, deps_zip: Path, model: list[Path]) -> None:
 
 
 def mappings(aws: Account, name: str = "fn") -> list[dict[str, Any]]:
-    reply = aws.client("lambda").list_event_source_mappings(FunctionName=name)
-    return list(reply["EventSourceMappings"])
+    return aws.mappings(name)
 
 
 def snapshot(aws: Account, name: str) -> dict[str, Any]:
     """What a deploy sets on the function and its trigger (names made neutral)."""
-    config = aws.client("lambda").get_function_configuration(FunctionName=name)
+    lam = aws.client("lambda")
+    config = lam.get_function_configuration(FunctionName=name)
+    served = aws.served(name)
     return {
+        "alias": lam.get_alias(FunctionName=name, Name="live")["FunctionVersion"],
+        "published": [
+            v["Version"] for v in lam.list_versions_by_function(FunctionName=name)["Versions"]
+        ],
+        "served": [layer["Arn"] for layer in served["Layers"]]
+        == [layer["Arn"] for layer in config["Layers"]],
+        "triggered": [m["FunctionArn"].split(":")[-1] for m in mappings(aws, name)],
         "layers": [layer["Arn"] for layer in config["Layers"]],
         "environment": config["Environment"]["Variables"],
         "role": config["Role"].replace(f"role/{name}-", "role/NAME-"),
@@ -94,9 +102,9 @@ def test_deploy_and_rollback_keep_the_users_variable_and_extra_layer(
         "keeps what mlayer does not own: environment LOG_LEVEL; layer otherlayer:1"
         in result["notes"]
     )
-    (step,) = result["steps"]
+    step = result["steps"][0]  # then publish, point the alias
     assert "environment MLAYER_MODEL_SHA256 " in step
-    after = lam.get_function_configuration(FunctionName="fn")
+    after = deployed.served()
     assert [layer["Arn"].split(":")[-2:] for layer in after["Layers"]] == [
         ["fn-deps", "1"], ["fn-model", "2"], ["otherlayer", "1"],
     ]  # fmt: skip
@@ -104,7 +112,7 @@ def test_deploy_and_rollback_keep_the_users_variable_and_extra_layer(
     assert result["layers"] == [layer["Arn"] for layer in after["Layers"]]
 
     run_json("rollback", "--version", "1", "--function-name", "fn")
-    rolled = lam.get_function_configuration(FunctionName="fn")
+    rolled = deployed.served()
     assert [layer["Arn"].split(":")[-2:] for layer in rolled["Layers"]] == [
         ["fn-deps", "1"], ["fn-model", "1"], ["otherlayer", "1"],
     ]  # fmt: skip
@@ -194,6 +202,7 @@ def test_lambdas_already_exists_on_create_trigger_converges_instead() -> None:
         "MaximumRetryAttempts": 3,
         "MaximumRecordAgeInSeconds": 86400,
         "ParallelizationFactor": 1,
+        "MetricsConfig": {"Metrics": ["EventCount"]},
     }
     stub.add_response("list_event_source_mappings", {"EventSourceMappings": []})
     stub.add_client_error(
@@ -274,7 +283,8 @@ def test_a_change_by_someone_else_while_deploying_is_caught_by_the_read_back(
             on_step=lambda _: None,
         )
     assert str(caught.value) == (
-        "function fn was changed by someone else while deploying: re-run mlayer deploy"
+        "function fn was changed by someone else while deploying (fn:live serves other "
+        "layers): re-run mlayer deploy"
     )
 
 
@@ -338,10 +348,10 @@ def test_two_concurrent_deploys_never_mix_layer_and_hash(
         for v in (2, 3)
     }  # fmt: skip
     expected = {
-        2: {"MLAYER_MODEL_SHA256": shas[2], "MLAYER_TEXT_FIELD": "textblob",
-            "MLAYER_PINNED_MODEL_VERSION": "2"},
+        2: {"MLAYER_MODEL_SHA256": shas[2], "MLAYER_TEXT_FIELD": "textblob"},
         3: {"MLAYER_MODEL_SHA256": shas[3], "MLAYER_TEXT_FIELD": "body"},
     }  # fmt: skip
+    pins = {2: "pinned=2", 3: None}  # on the alias: 2 is older than the newest
     stream, waited = deployed.stream_arn, 0
     for _ in range(20):
         for mapping in mappings(deployed):
@@ -356,12 +366,14 @@ def test_two_concurrent_deploys_never_mix_layer_and_hash(
             _, stderr = process.communicate(timeout=300)
             assert process.returncode == 0, stderr
             waited += "waiting for another mlayer deploy of fn on this machine" in stderr
-        config = lam.get_function_configuration(FunctionName="fn")
+        config = deployed.served()  # what the alias serves
         model = int(config["Layers"][1]["Arn"].rsplit(":", 1)[1])
         variables = config["Environment"]["Variables"]
         assert variables["MLAYER_MODEL_SHA256"] == shas[model]
         mine = {k: v for k, v in variables.items() if k in expected[2] or k in expected[3]}
         assert mine == expected[model]
+        pin = lam.get_alias(FunctionName="fn", Name="live")["Description"]
+        assert (pins[model] in pin) if pins[model] else "pinned" not in pin
         assert len(mappings(deployed)) == 1
     print(f"in {waited} of 20 trials one deploy waited for the other's lock")
 
@@ -373,6 +385,8 @@ MUTATING = {
     "create_function",
     "update_function_code",
     "update_function_configuration",
+    "publish_version",
+    "point_alias",
     "create_trigger",
     "update_trigger",
     "delete_layer_version",
@@ -422,7 +436,7 @@ def deploy_with(settings: Settings, client: Any, seen: Callable[[str], None]) ->
 
 
 @pytest.mark.parametrize("after", [False, True], ids=["before-the-call", "answer-lost"])
-@pytest.mark.parametrize("fail_at", [1, 2, 3])
+@pytest.mark.parametrize("fail_at", [1, 2, 3, 4, 5])
 def test_a_deploy_interrupted_at_each_step_says_what_was_applied_and_converges(
     aws: Account,
     project: Path,
@@ -441,7 +455,7 @@ def test_a_deploy_interrupted_at_each_step_says_what_was_applied_and_converges(
     # What an uninterrupted first deploy leaves, on a function of another name.
     reference = deploy_with(first_deploy_settings(aws, "ref"), real_aws(aws), print)
     assert [type(step).__name__ for step in reference.steps] == [
-        "PutRole", "CreateFunction", "CreateTrigger",
+        "PutRole", "CreateFunction", "PublishVersion", "PointAlias", "CreateTrigger",
     ]  # fmt: skip
 
     settings = first_deploy_settings(aws, "fn")
@@ -485,5 +499,4 @@ def test_an_interrupted_rollback_names_the_command_that_converges(
         "; not applied: nothing; re-run mlayer rollback --version 1 to converge"
     )
     run_json("rollback", "--version", "1", "--function-name", "fn")
-    layers = deployed.client("lambda").get_function_configuration(FunctionName="fn")["Layers"]
-    assert layers[1]["Arn"].endswith(":fn-model:1")
+    assert deployed.served()["Layers"][1]["Arn"].endswith(":fn-model:1")

@@ -14,6 +14,7 @@ import joblib
 import pytest
 from conftest import ROOT
 
+from mlayer.contract import content_id
 from mlayer.layerbuild.archive import safe_extract
 from mlayer.ops.model import package_model
 
@@ -26,10 +27,10 @@ OTHER_SKLEARN = b"1.6.1"
 
 
 def model_layer(files: list[Path], out: Path, label: str = "v1") -> Path:
-    """The model layer's directory as Lambda mounts it (/opt/mlayer-model)."""
-    _, summary = package_model(files, label, out)
+    """The model's directory as Lambda mounts the layer (/opt/mlayer-model/<content id>)."""
+    manifest, summary = package_model(files, label, out)
     safe_extract(summary.path, out / "model")  # as Lambda unpacks the layer under /opt
-    return out / "model" / "mlayer-model"
+    return out / "model" / "mlayer-model" / content_id(manifest.content_sha256)
 
 
 def with_sklearn_version(files: list[Path], out: Path, version: bytes) -> list[Path]:

@@ -27,7 +27,8 @@ def publish_deps(aws: Account, zip_path: Path, description: str = DEPS_DESCRIPTI
 
 
 def config(aws: Account) -> dict:  # type: ignore[type-arg]
-    reply = aws.client("lambda").get_function_configuration(FunctionName="fn")
+    """What serves the trigger: the version alias live points at."""
+    reply = aws.served()
     return {k: reply.get(k) for k in ("Layers", "Environment", "Role", "CodeSha256")}
 
 
@@ -121,8 +122,8 @@ def test_versions_after_three_publishes_and_a_rollback_mark_the_live_one(
         dst.write_bytes(src.read_bytes())
     third[0], third[1] = third[1], third[0]  # another order is another model
     run_json("publish-model", *map(str, third), *FN, "--label", "v3")
-    assert run("deploy", *FN).exit_code == 0
-    assert run("rollback", *FN, "--to-previous").exit_code == 0  # 3 -> 2
+    assert run("deploy", *FN).exit_code == 0  # function version 2 serves model 3
+    assert run("rollback", *FN, "--version", "2").exit_code == 0  # version 3: model 2
 
     listing = run("versions", *FN)
     print("versions:\n" + listing.stdout)
@@ -130,7 +131,7 @@ def test_versions_after_three_publishes_and_a_rollback_mark_the_live_one(
     assert "PYTHON" in lines[0] and "SKLEARN" in lines[0] and "NUMPY" in lines[0]
     live = [line for line in lines[1:] if line.startswith("*")]
     assert len(live) == 1 and live[0].split()[1:3] == ["2", "v2"]
-    assert "$LATEST" in live[0] and "3.11" in live[0] and "1.7.2" in live[0]
+    assert "alias live" in live[0] and "3.11" in live[0] and "1.7.2" in live[0]
     rows = run_json("versions", *FN)["versions"]
     assert [(r["version"], r["label"], r["live"]) for r in rows] == [
         (3, "v3", False),
@@ -150,8 +151,9 @@ def test_rollback_dry_run_and_to_previous(gated: Account, model_v2: list[Path]) 
     assert config(gated) == before
     run_json("rollback", *FN, "--to-previous")
     assert config(gated)["Layers"][1]["Arn"].endswith("fn-model:1")
-    error = one_line_error(run("rollback", *FN, "--to-previous"))
-    assert "older than the live 1" in error
+    # --to-previous goes where the alias pointed before: back to model 2, like `cd -`
+    run_json("rollback", *FN, "--to-previous")
+    assert config(gated)["Layers"][1]["Arn"].endswith("fn-model:2")
 
 
 def test_a_plain_deploy_after_a_rollback_keeps_the_rolled_back_model(
@@ -272,16 +274,9 @@ def test_dynamodb_trigger_with_stream_options_is_idempotent(
     (create,) = [s for s in dry["steps"] if s.startswith("create trigger")]
     for words in ("bisect on error", "3 retries", "record age 3600 s", "4 batches per shard", dlq):
         assert words in create
-    assert len(gated.client("lambda").list_event_source_mappings(FunctionName="fn")[
-        "EventSourceMappings"
-    ]) == 1  # fmt: skip
+    assert len(gated.mappings()) == 1
     run_json("deploy", *FN, *options)
-    mappings = {
-        m["EventSourceArn"]: m
-        for m in gated.client("lambda").list_event_source_mappings(FunctionName="fn")[
-            "EventSourceMappings"
-        ]
-    }
+    mappings = {m["EventSourceArn"]: m for m in gated.mappings()}
     mapping = mappings[stream]
     assert mapping["BisectBatchOnFunctionError"] is True
     assert mapping["MaximumRetryAttempts"] == 3

@@ -23,7 +23,6 @@ from mlayer.store import ArtifactStore, store_key
 EVENT = EXAMPLES / "event.json"
 
 
-
 @pytest.fixture(autouse=True)
 def cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "cache"

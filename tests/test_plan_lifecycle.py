@@ -45,7 +45,10 @@ def test_relink_moves_the_model_hash_with_the_layer() -> None:
 
 
 def test_trigger_options_missing_from_a_mapping_mean_lambda_defaults() -> None:
-    existing = TriggerState("u", "arn:k", 100, "LATEST", ("ReportBatchItemFailures",), "Enabled")
+    existing = TriggerState(
+        "u", "arn:k", 100, "LATEST", ("ReportBatchItemFailures",), "Enabled",
+        metrics=("EventCount",),
+    )  # fmt: skip
     lambdas = TriggerSpec(
         "arn:k", 100, "LATEST", bisect_on_error=False, maximum_retries=-1, maximum_record_age=-1
     )
@@ -59,7 +62,10 @@ def test_trigger_options_missing_from_a_mapping_mean_lambda_defaults() -> None:
 def test_a_mapping_with_lambdas_defaults_moves_to_the_safe_ones_and_the_plan_says_so() -> None:
     """A mapping made by an older mlayer (Lambda's defaults: retry until expiry) is
     updated to bisect on error, finite retries and a finite record age."""
-    existing = TriggerState("u", "arn:k", 100, "LATEST", ("ReportBatchItemFailures",), "Enabled")
+    existing = TriggerState(
+        "u", "arn:k", 100, "LATEST", ("ReportBatchItemFailures",), "Enabled",
+        metrics=("EventCount",),
+    )  # fmt: skip
     plan = plan_deploy(*deploy_args(), TriggerSpec("arn:k", 100, "LATEST"), [existing])
     assert plan.describe() == [
         "update trigger arn:k: BisectBatchOnFunctionError False -> True; "

@@ -61,6 +61,7 @@ def test_status_lines_show_layers_sizes_model_pin_sink_and_trigger_options() -> 
     report = render.status(state, "fn")
     assert report.lines == [
         f"function fn  {PREFIX}:function:fn",
+        "  no alias: the trigger runs $LATEST (mlayer deploy moves it onto versions)",
         "  state Active, python3.11/x86_64, 192 MB, 60 s",
         "  layer fn-deps:3",
         "  layer fn-model:7",
@@ -72,6 +73,7 @@ def test_status_lines_show_layers_sizes_model_pin_sink_and_trigger_options() -> 
         f"  trigger {STREAM} (batch 100, Enabled, bisect on error, 3 retries, "
         f"record age 86400 s, on failure -> {DLQ}, ReportBatchItemFailures)",
         f"  trigger {STREAM} (batch 10, Disabled, 2 batches per shard, no partial batch response)",
+        "  alarms: none (deploy --alarms creates them)",
     ]
     # --json names each layer by the name and version its ARN holds
     assert [(lay["name"], lay["version"]) for lay in report.data["function"]["layers"]] == [
@@ -89,7 +91,7 @@ def test_status_of_a_missing_function_says_what_to_run() -> None:
 
 def test_a_mismatch_allowed_on_the_function_is_shouted_and_no_trigger_said() -> None:
     state = Status(function(), version_mismatch_allowed="sklearn 1.5.2 != 1.6.1")
-    assert render.status(state, "fn").lines[-2:] == [
+    assert render.status(state, "fn").lines[-3:-1] == [
         "  VERSION MISMATCH ALLOWED: sklearn 1.5.2 != 1.6.1",
         "  no trigger",
     ]
@@ -101,7 +103,7 @@ def test_versions_table_marks_the_live_version_and_what_links_each() -> None:
             version=2, arn=f"{PREFIX}:layer:fn-model:2", created="2026-11-25T07:18:32.000+0000",
             label="v2", sha256="0123456789abcdef", live=True, details={},
             trained_with={"python": "3.11", "sklearn": "1.6.1"},
-            linked_by=("$LATEST", "alias prod"),
+            linked_by=("$LATEST", "version 4", "alias prod"), function_versions=("4",),
         ),
         ModelVersionInfo(
             version=1, arn=f"{PREFIX}:layer:fn-model:1", created="2026-11-24T07:00:00.000+0000",
@@ -110,10 +112,11 @@ def test_versions_table_marks_the_live_version_and_what_links_each() -> None:
     ]  # fmt: skip
     header, live, old = render.versions(rows, "fn-model").lines
     assert header.split() == [
-        "VERSION", "LABEL", "SHA256", "CREATED", "PYTHON", "SKLEARN", "NUMPY", "LINKED", "BY",
+        "VERSION", "LABEL", "SHA256", "CREATED", "PYTHON", "SKLEARN", "NUMPY", "FUNCTION",
+        "VERSIONS", "LINKED", "BY",
     ]  # fmt: skip
     assert live.split() == [
-        "*", "2", "v2", "0123456789abcdef", "2026-11-25T07:18:32", "3.11", "1.6.1", "-",
+        "*", "2", "v2", "0123456789abcdef", "2026-11-25T07:18:32", "3.11", "1.6.1", "-", "4",
         "$LATEST,", "alias", "prod",
     ]  # fmt: skip
     assert old.startswith("        1  -") and old.endswith(" -")
@@ -148,7 +151,9 @@ def test_deploy_report_says_what_would_run_and_when_nothing_changes() -> None:
 
     def result(*steps: str) -> SimpleNamespace:
         plan = SimpleNamespace(describe=lambda: list(steps), changed=bool(steps), notes=("n",))
-        return SimpleNamespace(function_arn="ARN", layers=layers, plan=plan, applied=False)
+        return SimpleNamespace(
+            function_arn="ARN", layers=layers, plan=plan, applied=False, alarms=()
+        )
 
     dry = render.deployed(result("update layers"), dry_run=True)  # type: ignore[arg-type]
     assert dry.lines == ["Would:", "  update layers", "  layer fn-deps:1", "  layer fn-model:2",

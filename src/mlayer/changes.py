@@ -9,15 +9,17 @@ only those and keep every other layer and variable as they find them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from mlayer.arns import layer_name_of, short_arn
 from mlayer.contract import OWNED_ENV_PREFIX
+from mlayer.descriptions import alias_description, alias_fields, version_fields
 from mlayer.errors import UsageError
 from mlayer.settings import SAFE_BISECT_ON_ERROR, SAFE_MAXIMUM_RECORD_AGE, SAFE_MAXIMUM_RETRIES
 from mlayer.state import (
     LAMBDA_DEFAULT_MAXIMUM_RECORD_AGE,
     LAMBDA_DEFAULT_MAXIMUM_RETRIES,
+    AliasState,
     FunctionState,
     TriggerState,
 )
@@ -25,21 +27,62 @@ from mlayer.steps import (
     REPORT_BATCH_ITEM_FAILURES,
     CreateFunction,
     CreateTrigger,
+    DeleteFunctionVersion,
     DeleteLayerVersion,
     FunctionSpec,
     Kept,
     Outcome,
     Plan,
+    PointAlias,
+    PublishVersion,
     PutRole,
+    SetProvisionedConcurrency,
     Step,
     TriggerSpec,
     UpdateCode,
     UpdateConfiguration,
     UpdateTrigger,
     owned_environment,
+    snapstart_field,
 )
 
 LAYER_LIMIT = 5  # Lambda links at most five layers to a function
+
+
+@dataclass(frozen=True)
+class Release:
+    """How a deploy reaches the trigger: ``$LATEST`` published as an immutable
+    version, and ``alias`` (which the trigger targets) pointed at it."""
+
+    alias: str
+    current: AliasState | None  # the alias as it is, None before the first release
+    versions: tuple[FunctionState, ...]  # the published versions, newest first
+    description: str  # the new version's (descriptions.version_description)
+    pinned: int | None  # the model version to pin on the alias, if any
+    provisioned: int | None = None  # wanted on the alias; None: leave as is
+    provisioned_now: int = 0
+
+    def alias_arn(self, function: FunctionState) -> str:
+        return self.current.arn if self.current else f"{function.arn}:{self.alias}"
+
+    def pointing(self, name: str, version: str | None, carries: str = "") -> PointAlias:
+        """The step that points the alias at ``version`` (None: the one just
+        published), recording the pin and the version it pointed at before."""
+        before = self.current.version if self.current else None
+        moving = version is None or version != before
+        kept_previous = (
+            alias_fields(self.current.description).get("previous") if self.current else None
+        )
+        previous = before if moving else kept_previous
+        return PointAlias(
+            name,
+            self.alias,
+            version,
+            alias_description(self.pinned, previous),
+            create=self.current is None,
+            before=before,
+            carries=carries,
+        )
 
 
 def keep_foreign(desired: FunctionSpec, current: FunctionState) -> tuple[FunctionSpec, str | None]:
@@ -83,11 +126,14 @@ def plan_deploy(
     *,
     role: PutRole | None = None,
     notes: Sequence[str] = (),
+    release: Release | None = None,
 ) -> Plan:
     """The steps that take the function and its triggers from ``current`` to ``desired``.
 
     ``desired`` holds mlayer's layers and ``MLAYER_*`` variables only: what
-    else the function has is kept (``keep_foreign``).
+    else the function has is kept (``keep_foreign``). With ``release``, the
+    result is published as a version behind the alias, which the triggers
+    target (``plan_release`` says when that takes no new version).
     """
     wanted = [trigger] if isinstance(trigger, TriggerSpec) else list(trigger)
     steps: list[Step] = [role] if role else []
@@ -95,22 +141,55 @@ def plan_deploy(
     owned_layers = frozenset(layer_name_of(arn) for arn in desired.layers)
     if current is None:
         steps.append(CreateFunction(desired))
+        if release is not None:
+            steps += [
+                PublishVersion(desired.name, desired.code_sha256, release.description),
+                release.pointing(desired.name, None),
+            ]
     else:
         desired, kept = keep_foreign(desired, current)
         if kept:
             all_notes.append(kept)
+        function_steps: list[Step] = []
         if current.code_sha256 != desired.code_sha256 or current.architecture != desired.arch:
-            steps.append(UpdateCode(desired.name, desired.arch))
+            function_steps.append(UpdateCode(desired.name, desired.arch))
         changes = _configuration_changes(desired, current)
         if changes:
-            steps.append(UpdateConfiguration(desired.name, changes))
+            function_steps.append(UpdateConfiguration(desired.name, changes))
+        if release is None:
+            steps += function_steps
+        else:
+            release_steps, release_notes = plan_release(desired, function_steps, release)
+            steps += release_steps
+            all_notes += release_notes
+    if release is not None and release.provisioned not in (None, release.provisioned_now):
+        assert release.provisioned is not None
+        steps.append(
+            SetProvisionedConcurrency(
+                desired.name, release.alias, release.provisioned, release.provisioned_now
+            )
+        )
 
+    alias = release.alias if release else None
     for spec in wanted:
         existing = next((t for t in triggers if t.source_arn == spec.source_arn), None)
         if existing is None:
-            steps.append(CreateTrigger(desired.name, spec))
+            steps.append(CreateTrigger(desired.name, spec, alias))
             continue
         trigger_changes = trigger_changes_of(spec, existing)
+        if release is not None and current is not None:
+            target = release.alias_arn(current)
+            if existing.function_arn != target:
+                trigger_changes = (
+                    ("FunctionName", existing.function_arn, target),
+                    *trigger_changes,
+                )
+                all_notes.append(
+                    f"the trigger from {existing.source_arn} moves to alias {release.alias} by "
+                    "updating the mapping in place: its UUID and stream position are kept (a "
+                    "new mapping would start from LATEST or TRIM_HORIZON, skipping or repeating "
+                    "records)"
+                )
         if trigger_changes:
             steps.append(UpdateTrigger(existing.uuid, existing.source_arn, trigger_changes))
             if _to_safe_defaults(trigger_changes):
@@ -138,6 +217,7 @@ def plan_deploy(
         desired.layers,
         owned_layers,
         tuple(sorted(owned_environment(dict(desired.environment)).items())),
+        qualifier=alias,
     )
     return Plan(
         tuple(steps),
@@ -145,6 +225,38 @@ def plan_deploy(
         revision_id=current.revision_id if current else "",
         outcome=outcome,
     )
+
+
+def plan_release(
+    desired: FunctionSpec, function_steps: Sequence[Step], release: Release
+) -> tuple[list[Step], list[str]]:
+    """The steps that put ``desired`` behind the alias, and notes.
+
+    The alias already serving ``desired``: nothing (a pin change only rewrites the
+    alias's description). A published version that is ``desired`` (after a
+    rollback, or a deploy interrupted before the alias moved): the alias moves to
+    it, ``$LATEST`` untouched. Otherwise ``$LATEST`` is updated, published, and
+    the alias pointed at the new version.
+    """
+    serving = (
+        next((v for v in release.versions if v.version == release.current.version), None)
+        if release.current
+        else None
+    )
+    if serving is not None and desired.matches(serving):
+        step = release.pointing(desired.name, serving.version)
+        assert release.current is not None
+        if step.description == release.current.description:
+            return [], []
+        return [step], []
+    match = next((v for v in release.versions if desired.matches(v)), None)
+    if match is not None:
+        return [release.pointing(desired.name, match.version)], [
+            f"version {match.version} already holds this code and configuration: "
+            f"alias {release.alias} moves to it, nothing is published"
+        ]
+    publish = PublishVersion(desired.name, desired.code_sha256, release.description)
+    return [*function_steps, publish, release.pointing(desired.name, None)], []
 
 
 def _drops_records(spec: TriggerSpec) -> bool:
@@ -178,6 +290,7 @@ def trigger_changes_of(
         "DestinationConfig": {"OnFailure": {"Destination": existing.on_failure}}
         if existing.on_failure
         else {"OnFailure": {}},
+        "MetricsConfig": {"Metrics": list(existing.metrics)},
     }
     changes: list[tuple[str, object, object]] = [
         (name, observed[name], value)
@@ -202,12 +315,26 @@ def _configuration_changes(
         "Timeout": current.timeout,
         "Layers": list(current.layers),
         "Environment": {"Variables": current.environment},
+        "SnapStart": snapstart_field(current.snapstart),
     }
     return tuple(
         (name, observed[name], value)
         for name, value in desired.configuration().items()
         if observed[name] != value
     )
+
+
+def relinked_layers(layers: Sequence[str], model_layer_arn: str) -> tuple[str, ...]:
+    """``layers`` with the model layer's first version replaced by ``model_layer_arn``
+    and any other version of it (a shadow model) dropped: one model serves."""
+    model_layer = layer_name_of(model_layer_arn)
+    relinked: list[str] = []
+    for arn in layers:
+        if layer_name_of(arn) != model_layer:
+            relinked.append(arn)
+        elif model_layer_arn not in relinked:
+            relinked.append(model_layer_arn)
+    return tuple(relinked)
 
 
 def plan_relink(
@@ -222,9 +349,7 @@ def plan_relink(
     model_layer = layer_name_of(model_layer_arn)
     if not any(layer_name_of(arn) == model_layer for arn in current.layers):
         raise ValueError(f"function {current.name} links no version of layer {model_layer}")
-    layers = [
-        model_layer_arn if layer_name_of(arn) == model_layer else arn for arn in current.layers
-    ]
+    layers = list(relinked_layers(current.layers, model_layer_arn))
     changes: list[tuple[str, object, object]] = []
     if layers != list(current.layers):
         changes.append(("Layers", list(current.layers), layers))
@@ -270,3 +395,27 @@ def plan_cleanup(
             steps.append(DeleteLayerVersion(arn))
     notes = tuple(k.describe() for k in kept)
     return Plan(tuple(steps), notes), tuple(kept)
+
+
+def plan_version_cleanup(
+    versions: Sequence[FunctionState], keep: int, aliased: Mapping[str, Sequence[str]]
+) -> tuple[list[Step], list[Kept]]:
+    """Delete all but the ``keep`` newest function versions mlayer published,
+    never one an alias points at (``aliased``: version -> alias names) nor one
+    mlayer did not publish. ``versions`` are newest first."""
+    steps: list[Step] = []
+    kept: list[Kept] = []
+    ours = 0
+    for version in versions:
+        reasons = [f"alias {name} points at it" for name in aliased.get(version.version, ())]
+        if not version_fields(version.description):
+            reasons.append("not published by mlayer")
+        else:
+            ours += 1
+            if ours <= keep:
+                reasons.insert(0, f"one of the {keep} newest")
+        if reasons:
+            kept.append(Kept(f"{version.name}:{version.version}", tuple(reasons)))
+        else:
+            steps.append(DeleteFunctionVersion(version.name, version.version))
+    return steps, kept

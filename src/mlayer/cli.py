@@ -10,43 +10,58 @@ code. A traceback is shown only with ``--debug``.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from mlayer import __version__, local, render
 from mlayer.aws import Aws
 from mlayer.command import MlayerGroup, config_file, global_values
 from mlayer.errors import UsageError
-from mlayer.layerbuild.layer import Progress
 from mlayer.layerbuild.manifest import MANIFEST_FILE
 from mlayer.ops import cleanup as cleanup_ops
+from mlayer.ops import compare as compare_ops
 from mlayer.ops import cost as cost_ops
 from mlayer.ops import deploy as deploy_ops
 from mlayer.ops import deps as deps_ops
 from mlayer.ops import inspect as inspect_ops
 from mlayer.ops import invoke as invoke_ops
+from mlayer.ops import logs as logs_ops
 from mlayer.ops import model as model_ops
 from mlayer.options import (
     ROLE_ARN,
+    alarm_topic_option,
+    alarms_option,
+    alias_option,
     allow_deprecated_runtime_option,
     allow_mismatch_option,
     arch_option,
     batch_size_option,
     bucket_option,
     build_options,
+    cost_scale_options,
+    deploy_shadow_options,
+    deps_layer_options,
     dry_run_option,
     for_model_option,
     global_options,
     handler_dir_option,
+    input_options,
     layer_name_option,
     layer_version_option,
+    local_shadow_options,
+    logs_options,
     memory_option,
     model_version_option,
     out_option,
+    provisioned_concurrency_option,
+    release_options,
     runtime_option,
     stream_options,
+    stream_records_options,
     text_options,
     trigger_options,
 )
@@ -136,12 +151,7 @@ def build_deps(
     resolve_target(settings.runtime, settings.arch)  # refuse an unknown target before any work
     if publish:
         settings.deps_layer  # noqa: B018 - needs a function or layer name before building
-    progress = Progress(
-        message=output.info,
-        detail=output.detail,
-        warning=output.warning,
-        bar=output.bytes_bar,
-    )
+    progress = output.progress()
     built = deps_ops.build_deps(
         settings,
         publish=publish,
@@ -185,7 +195,7 @@ def publish_model(
     **flags: Any,
 ) -> None:
     """Zip the model's .joblib FILES (pre-processors first, the model last) into
-    a layer under /opt/mlayer-model and publish a new version, after checking
+    a layer under /opt/mlayer-model/<content id> and publish a new version, after checking
     them against the deps layer's Python, scikit-learn and numpy versions."""
     settings, output = _settings(ctx, model_files=files, model_layer_name=layer_name, **flags)
     if not settings.model_files:
@@ -216,39 +226,55 @@ def publish_model(
 @memory_option()
 @click.option("--timeout", type=click.IntRange(1, 900), help="Timeout in seconds [default: 60].")
 @model_version_option("Model layer version [default: newest].")
+@deploy_shadow_options
 @runtime_option
 @allow_deprecated_runtime_option
 @arch_option
 @text_options
 @handler_dir_option
+@alias_option
+@release_options
+@alarms_option
+@alarm_topic_option
 @allow_mismatch_option()
 @out_option
 @dry_run_option
 @global_options
 @click.pass_context
-def deploy(ctx: click.Context, /, model_version: int | None, dry_run: bool, **flags: Any) -> None:
+def deploy(
+    ctx: click.Context,
+    /,
+    model_version: int | None,
+    shadow_model: int | None,
+    no_shadow: bool,
+    dry_run: bool,
+    **flags: Any,
+) -> None:
     """Create or update the function from handler/, link the newest deps layer and
-    the model layer version, and wire the Kinesis or DynamoDB stream trigger.
-    Checks the model against the deps layer first. Idempotent."""
+    the model layer version, publish it as a version, point the alias (live) at it,
+    and wire the Kinesis or DynamoDB stream trigger to the alias. Checks the model
+    against the deps layer first. Idempotent: nothing changed, nothing published."""
     settings, output = _settings(ctx, **flags)
     output.say_runtime(settings)
     result = deploy_ops.deploy(
         settings,
         _aws(settings),
         model_version=model_version,
+        shadow=deploy_ops.ShadowChoice(shadow_model, no_shadow),
         dry_run=dry_run,
         on_step=output.step,
     )
     output.result(render.deployed(result, dry_run))
 
 
-@cli.command(short_help="Relink the function to an earlier model layer version.")
-@layer_version_option("Model layer version to link.")
+@cli.command(short_help="Serve an earlier model layer version again: one alias update.")
+@layer_version_option("Model layer version to serve.")
 @click.option(
     "--to-previous",
     is_flag=True,
-    help="Link the newest model layer version older than the live one.",
+    help="Point the alias back at the function version it served before.",
 )
+@alias_option
 @allow_mismatch_option()
 @dry_run_option
 @global_options
@@ -256,8 +282,9 @@ def deploy(ctx: click.Context, /, model_version: int | None, dry_run: bool, **fl
 def rollback(
     ctx: click.Context, /, version: int | None, to_previous: bool, dry_run: bool, **flags: Any
 ) -> None:
-    """Relink the function to model layer version N (or the previous one); the deps
-    layer stays. The model is checked against the linked deps layer first."""
+    """Serve model layer version N again: point the alias at the newest function
+    version carrying it with the deps layer now live (one alias update), or publish
+    one. The model is checked against that deps layer first."""
     settings, output = _settings(ctx, **flags)
     result = deploy_ops.rollback(
         settings,
@@ -278,12 +305,7 @@ def rollback(
     required=True,
     help="Run on this machine (the only mode so far).",
 )
-@click.option("--event", type=click.Path(dir_okay=False), help="Event JSON file.")
-@click.option(
-    "--texts",
-    type=click.Path(dir_okay=False),
-    help="A file of texts, one per line: sent as Kinesis events instead of --event.",
-)
+@input_options
 # Records per event, not the trigger's batch size: checked by local.read_events.
 @batch_size_option(
     "Records per event with --texts [default: 100].", name="records_per_event", type=click.INT
@@ -291,12 +313,10 @@ def rollback(
 @click.option(
     "--repeat", type=int, default=1, help="Invoke N times: the first cold, the rest warm."
 )
-@click.option("--deps-zip", type=click.Path(dir_okay=False), help="A deps layer zip to use.")
+@deps_layer_options
 @click.option("--model-zip", type=click.Path(dir_okay=False), help="A model layer zip to use.")
-@click.option(
-    "--deps-version", type=click.IntRange(1), help="A published deps layer version to use."
-)
 @model_version_option("A published model layer version to use.")
+@local_shadow_options
 @runtime_option
 @memory_option()
 @text_options
@@ -317,6 +337,8 @@ def invoke(
     model_zip: str | None,
     deps_version: int | None,
     model_version: int | None,
+    shadow_model_zip: str | None,
+    shadow_model: int | None,
     **flags: Any,
 ) -> None:
     """Run the handler on an event as Lambda runs it, and print its result and REPORT line.
@@ -325,7 +347,8 @@ def invoke(
     Layers, per layer: --deps-zip/--model-zip; else --deps-version/--model-version
     (published); else the versions the deployed function links; else the zips in
     the build directory. Published zips come from mlayer's local store, S3 or
-    the layer's download URL.
+    the layer's download URL. --shadow-model-zip/--shadow-model link a shadow
+    model beside the live one: the handler logs how it agrees, returns the live's.
     """
     settings, output = _settings(ctx, **flags)
     events = local.read_events(
@@ -344,20 +367,90 @@ def invoke(
         model_zip=model_zip,
         deps_version=deps_version,
         model_version=model_version,
+        shadow_zip=shadow_model_zip,
+        shadow_version=shadow_model,
         aws=lambda: _aws(settings),
         on_message=output.info,
     )
     invocation = invoke_ops.run_local(
-        settings, events, [layer.path for layer in layers], repeat=repeat, on_log=output.detail
+        settings,
+        events,
+        [layer.path for layer in layers],
+        repeat=repeat,
+        on_log=output.detail,
+        environment=invoke_ops.shadow_environment(layers),
     )
     # Said after the run, so that a refusal stays one line.
-    for kind, layer in zip(("deps", "model"), layers, strict=True):
-        output.info(f"{kind} layer: {layer.path} ({layer.origin})")
+    for layer in layers:
+        output.info(f"{layer.kind} layer: {layer.path} ({layer.origin})")
+    deferred = invoke_ops.deferral_note(settings, layers)
+    if deferred:
+        output.info(deferred)
     output.result(render.invocation(invocation, settings.memory))
 
 
-@cli.command(short_help="Cost per invocation, per ingest and break-even vs an endpoint.")
-@click.option("--records", type=int, required=True, help="Records per ingest (e.g. 50000).")
+@cli.command(short_help="Run two models on the same records locally and say where they differ.")
+@click.argument("model_a", metavar="A")
+@click.argument("model_b", metavar="B")
+@input_options
+@stream_records_options
+@deps_layer_options
+@allow_mismatch_option("Zip a folder's files although they were saved with different versions.")
+@runtime_option
+@memory_option()
+@batch_size_option("Records per event with --texts and --records [default: batch-size, 100].")
+@text_options
+@handler_dir_option
+@bucket_option
+@out_option
+@global_options
+@click.pass_context
+def compare(
+    ctx: click.Context,
+    /,
+    model_a: str,
+    model_b: str,
+    event: str | None,
+    texts: str | None,
+    records: int | None,
+    deps_zip: str | None,
+    deps_version: int | None,
+    **flags: Any,
+) -> None:
+    """Run models A and B through the handler on this machine, on the same records,
+    and print how often they agree, the disagreements by class, the records that
+    differ and each model's time per record.
+
+    \b
+    A and B: a version of the model layer (a number), or a folder of .joblib/.skops
+    files whose sorted names are the pipeline's order (./1 for a folder named 1).
+    Records: --event FILE, --texts FILE, or --records K, the newest K records of
+    --stream-arn (or stream-arn in mlayer.toml), read without changing the stream.
+    Each model runs as invoke --local runs the function, in its own interpreter.
+    """
+    if records is None and ctx.get_parameter_source("stream_arn") is ParameterSource.COMMANDLINE:
+        raise UsageError("--stream-arn is read with --records K (the newest K records): add it")
+    settings, output = _settings(ctx, **flags)
+    a, b = compare_ops.parse_model(model_a), compare_ops.parse_model(model_b)
+    output.say_runtime(settings)
+    resolve_target(settings.runtime, settings.arch)  # refuse an unknown target before any work
+    result = compare_ops.compare(
+        settings,
+        a,
+        b,
+        event=event,
+        texts=texts,
+        records=records,
+        deps_zip=deps_zip,
+        deps_version=deps_version,
+        aws=lambda: _aws(settings),
+        on_message=output.info,
+    )
+    output.result(render.compared(result))
+
+
+@cli.command(short_help="Cost per ingest with INIT, or a stream's capacity plan.")
+@click.option("--records", type=int, help="Records per ingest (e.g. 50000).")
 # Any positive number: cost_row says why not, as for every figure of the command.
 @batch_size_option(
     "Records per invocation; repeat for several (--batch-size 1 --batch-size 100).",
@@ -393,6 +486,8 @@ def invoke(
     type=click.Path(dir_okay=False),
     help="Draw monthly cost against ingests per day to FILE.png (needs mlayer[plot]).",
 )
+@cost_scale_options
+@provisioned_concurrency_option
 @out_option
 @global_options
 @click.pass_context
@@ -405,8 +500,10 @@ def cost(
     out: str | None,
     **request: Any,
 ) -> None:
-    """What an ingest of RECORDS costs on Lambda per batch size, and the break-even
-    number of ingests against an always-on endpoint."""
+    """What an ingest of RECORDS costs on Lambda per batch size, its cold starts' INIT
+    included, and the break-even number of ingests against an always-on endpoint;
+    or, with --records-per-second, the shards, parallelization factor, concurrency
+    and monthly cost of a steady stream beside the endpoint."""
     settings, output = _settings(
         ctx, memory=memory, arch=arch, endpoint_monthly=endpoint_monthly, out=out
     )
@@ -436,8 +533,38 @@ def versions(ctx: click.Context) -> None:
     output.result(render.versions(rows, settings.model_layer))
 
 
-@cli.command(short_help="Delete old model layer versions that nothing links.")
-@click.option("--keep", type=click.IntRange(1), help="Keep the K newest model layer versions.")
+@cli.command(short_help="Show the function's CloudWatch Logs, REPORT lines summarised.")
+@logs_options
+@global_options
+@click.pass_context
+def logs(ctx: click.Context, /, since: timedelta, follow: bool, filter_text: str | None) -> None:
+    """Print the function's log events of the last --since (newest last), then a
+    summary: p50/p95 duration, cold starts and their INIT, the largest memory
+    used, and the shadow model's agreement rate. --follow keeps printing new
+    events until Ctrl-C; with --json, one object per batch of events, then the
+    summary's."""
+    settings, output = _settings(ctx)
+    aws = _aws(settings)
+    if follow:
+        result = logs_ops.follow(
+            settings,
+            aws,
+            since=since,
+            text=filter_text,
+            on_events=lambda events: output.result(render.log_events(events)),
+        )
+        output.result(render.logs(result, with_events=False))
+    else:
+        result = logs_ops.read_logs(settings, aws, since=since, text=filter_text)
+        output.result(render.logs(result))
+
+
+@cli.command(short_help="Delete old function and model layer versions nothing uses.")
+@click.option(
+    "--keep",
+    type=click.IntRange(1),
+    help="Keep the K newest function versions and model layer versions (and any in use).",
+)
 @layer_version_option(
     "Delete exactly this version (repeatable); refused if anything links it.", multiple=True
 )
@@ -445,8 +572,9 @@ def versions(ctx: click.Context) -> None:
 @global_options
 @click.pass_context
 def cleanup(ctx: click.Context, keep: int | None, version: tuple[int, ...], dry_run: bool) -> None:
-    """Delete old model layer versions, never one that any version or alias of a
-    function links; says what it kept and why."""
+    """Delete old function versions (never one an alias points at) and model layer
+    versions (never one that any kept version or alias of a function links); says
+    what it kept and why."""
     settings, output = _settings(ctx)
     result = cleanup_ops.cleanup(
         settings, _aws(settings), keep=keep, delete=version, dry_run=dry_run, on_step=output.step

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import botocore.exceptions
 
@@ -25,9 +26,13 @@ from mlayer.policy import LAMBDA_TRUST_POLICY, ROLE_POLICY_NAME
 from mlayer.steps import (
     CreateFunction,
     CreateTrigger,
+    DeleteFunctionVersion,
     DeleteLayerVersion,
     Plan,
+    PointAlias,
+    PublishVersion,
     PutRole,
+    SetProvisionedConcurrency,
     Step,
     UpdateCode,
     UpdateConfiguration,
@@ -52,11 +57,11 @@ def apply(
     that converges); a function that reads back other than planned raises
     ``Conflict``.
     """
-    revision = plan.revision_id
+    run = _Run(plan.revision_id)
     for index, step in enumerate(plan.steps):
         on_step(step.describe())
         try:
-            revision = _apply_step(step, aws, code, on_step, revision)
+            _apply_step(step, aws, code, on_step, run)
         except (MlayerError, *BOTOCORE_ERRORS) as exc:
             raise PartiallyApplied(
                 str(exc),
@@ -68,11 +73,24 @@ def apply(
     # The read-back catches what the RevisionId cannot: a change by another
     # machine that landed between two of these steps or after the last one.
     outcome = plan.outcome
-    if plan.steps and outcome and outcome.differs(aws.function(outcome.function_name)):
+    if not (plan.steps and outcome):
+        return
+    if outcome.differs(aws.function(outcome.function_name, outcome.qualifier)):
+        served = f"{outcome.function_name}:{outcome.qualifier}" if outcome.qualifier else ""
         raise Conflict(
             f"function {outcome.function_name} was changed by someone else "
-            f"while deploying: re-run {rerun}"
+            f"while deploying{f' ({served} serves other layers)' if served else ''}: "
+            f"re-run {rerun}"
         )
+
+
+@dataclass
+class _Run:
+    """What the steps of one apply hand on to the next."""
+
+    revision: str  # the function's RevisionId: each update carries it
+    published: str | None = None  # the version PublishVersion made
+    alias_arn: str | None = None  # the alias the triggers target
 
 
 def _apply_step(
@@ -80,9 +98,10 @@ def _apply_step(
     aws: Aws,
     code: Callable[[], bytes],
     on_step: Callable[[str], None],
-    revision: str,
-) -> str:
-    """Carry out one step; returns the function's revision after it."""
+    run: _Run,
+) -> None:
+    """Carry out one step, recording in ``run`` what later steps need."""
+    revision = run.revision
     match step:
         case PutRole(name, policy, create):
             aws.put_role(
@@ -100,39 +119,69 @@ def _apply_step(
                 on_wait=on_step,
             )
         case UpdateCode(name, arch):
-            return aws.update_function_code(name, code(), arch, revision_id=revision)
+            run.revision = aws.update_function_code(name, code(), arch, revision_id=revision)
         case UpdateConfiguration(name):
-            return aws.update_function_configuration(
+            run.revision = aws.update_function_configuration(
                 name, step.request(), revision_id=revision, on_wait=on_step
             )
+        case PublishVersion(name, code_sha256, description):
+            # CodeSha256 and RevisionId: publish what this deploy wrote, or nothing.
+            run.published = aws.publish_version(
+                name, code_sha256=code_sha256, revision_id=revision, description=description
+            )
+            on_step(f"  published version {run.published}")
+        case PointAlias(name, alias, version, description, create):
+            target = version or run.published
+            if target is None:
+                raise ValueError("the plan points the alias at a version it did not publish")
+            run.alias_arn = aws.point_alias(name, alias, target, description, create=create).arn
+        case SetProvisionedConcurrency(name, alias, count):
+            aws.set_provisioned_concurrency(name, alias, count)
         case CreateTrigger():
-            _create_trigger(step, aws, on_step)
+            _create_trigger(step, aws, on_step, run)
         case UpdateTrigger(uuid):
             aws.update_trigger(uuid, step.request())
         case DeleteLayerVersion(arn):
             aws.delete_layer_version(layer_name_of(arn), layer_version_of(arn))
-    return revision
+        case DeleteFunctionVersion(name, version):
+            aws.delete_function_version(name, version)
 
 
-def _create_trigger(step: CreateTrigger, aws: Aws, on_step: Callable[[str], None]) -> None:
+def _create_trigger(
+    step: CreateTrigger, aws: Aws, on_step: Callable[[str], None], run: _Run
+) -> None:
     """Create the mapping, unless one from that source appeared since the plan:
     then bring that one to the spec instead of adding a second."""
-    if _converge_existing(step, aws, on_step):
+    target = step.function_name
+    if step.alias:
+        if run.alias_arn is None:  # the alias existed before this deploy
+            alias = aws.alias(step.function_name, step.alias)
+            if alias is None:
+                raise ValueError(f"alias {step.target} does not exist")
+            run.alias_arn = alias.arn
+        target = run.alias_arn
+    if _converge_existing(step, aws, on_step, target):
         return
     try:
-        aws.create_trigger(step.function_name, step.spec.create_request(), on_wait=on_step)
+        aws.create_trigger(target, step.spec.create_request(), on_wait=on_step)
     except Conflict:
         # Lambda's ResourceConflictException: created in the moment since we looked.
-        if not _converge_existing(step, aws, on_step):
+        if not _converge_existing(step, aws, on_step, target):
             raise
 
 
-def _converge_existing(step: CreateTrigger, aws: Aws, on_step: Callable[[str], None]) -> bool:
+def _converge_existing(
+    step: CreateTrigger, aws: Aws, on_step: Callable[[str], None], target: str
+) -> bool:
     source = step.spec.source_arn
-    existing = next((t for t in aws.triggers(step.function_name) if t.source_arn == source), None)
+    existing = next(
+        (t for t in aws.triggers(step.function_name, target) if t.source_arn == source), None
+    )
     if existing is None:
         return False
     changes = trigger_changes_of(step.spec, existing)
+    if existing.function_arn and existing.function_arn != target:
+        changes = (("FunctionName", existing.function_arn, target), *changes)
     if not changes:
         on_step(f"  a trigger from {source} exists already (made since the plan): kept")
         return True

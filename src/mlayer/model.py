@@ -1,7 +1,9 @@
 """The model bundle: which model files, in what order, and its manifest.
 
 The manifest is the contract between mlayer and the handler: it is written
-into the model layer at ``/opt/mlayer-model/manifest.json`` and read by
+into the model layer at ``/opt/mlayer-model/<content id>/manifest.json`` (the
+content id is ``content_sha256``'s first 16 characters; layers published before
+that layout hold it at ``/opt/mlayer-model/manifest.json``) and read by
 ``handler/mlayer_loader.py`` at cold start (its format, name and directory are
 owned by ``mlayer.contract``; the handler keeps copies of them and of the file
 name rule, and tests tie them). Its fields are:
@@ -46,7 +48,13 @@ from pathlib import Path
 from typing import Any
 
 from mlayer import pickle_scan
-from mlayer.contract import MANIFEST_FORMAT, MANIFEST_NAME, MODEL_SUFFIXES
+from mlayer.contract import (
+    MANIFEST_FORMAT,
+    MANIFEST_NAME,
+    MODEL_DIR,
+    MODEL_SUFFIXES,
+    content_id,
+)
 from mlayer.descriptions import model_description
 from mlayer.errors import UsageError
 from mlayer.layerbuild.archive import sha256_file
@@ -133,6 +141,41 @@ class ModelManifest:
             label=self.label,
             unzipped_bytes=unzipped_bytes,
         )
+
+
+@dataclass(frozen=True)
+class LayerModel:
+    """The model a model layer zip holds, as the handler will find it under /opt."""
+
+    content_id: str
+    own_directory: bool  # under mlayer-model/<content id>/; False: a layer of the old layout
+
+
+def layer_model(zip_path: Path) -> LayerModel:
+    """Which model ``zip_path`` (a model layer zip) holds, read from its manifest."""
+    if not zip_path.is_file():
+        raise UsageError(f"model layer zip {zip_path} does not exist")
+    old = f"{MODEL_DIR}/{MANIFEST_NAME}"
+    try:
+        with zipfile.ZipFile(zip_path) as archive:
+            names = [
+                name
+                for name in archive.namelist()
+                if name == old
+                or (name.startswith(f"{MODEL_DIR}/") and name.endswith(f"/{MANIFEST_NAME}"))
+            ]
+            manifest = json.loads(archive.read(names[0])) if len(names) == 1 else None
+    except (OSError, zipfile.BadZipFile, ValueError, KeyError) as exc:
+        raise UsageError(f"{zip_path} is not a readable model layer zip: {exc}") from exc
+    if len(names) != 1:
+        raise UsageError(
+            f"{zip_path} is not a model layer zip: it holds {len(names)} "
+            f"{MODEL_DIR}/…/{MANIFEST_NAME} (one expected); make one with mlayer publish-model"
+        )
+    sha = manifest.get("content_sha256") if isinstance(manifest, dict) else None
+    if not isinstance(sha, str) or not sha:
+        raise UsageError(f"{zip_path}: its manifest {names[0]} has no content_sha256")
+    return LayerModel(content_id(sha), own_directory=names[0] != old)
 
 
 def check_label(label: str | None) -> str | None:

@@ -9,13 +9,17 @@ alike: ``command`` makes the file the options' ``default_map``. A help text's
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import click
 
 from mlayer import validate
+from mlayer.alarms import check_topic_arn
 from mlayer.command import load_config, remember
+from mlayer.cost import DEFAULT_RECORD_BYTES, MAX_RECORD_BYTES
 from mlayer.local import MAX_BATCH_SIZE
+from mlayer.logsummary import parse_since
 from mlayer.settings import (
     DEFAULTS,
     SAFE_BISECT_ON_ERROR,
@@ -67,6 +71,8 @@ RECORD_AGE = RecordAge()
 MEMORY = click.IntRange(128, 10240)  # Lambda's MemorySize
 BATCH_SIZE = click.IntRange(1, MAX_BATCH_SIZE)  # a stream trigger's BatchSize
 LAYER_VERSION = click.IntRange(1)
+ALIAS_NAME = Checked("NAME", validate.check_alias_name)
+TOPIC_ARN = Checked("ARN", check_topic_arn)
 
 
 def _stack(func: F, options: Sequence[Decorator[Any]]) -> F:
@@ -176,6 +182,43 @@ def for_model_option(func: F) -> F:
     )(func)
 
 
+def alias_option(func: F) -> F:
+    """--alias: the alias the trigger targets (deploy, rollback, status, versions, cleanup)."""
+    return click.option(
+        "--alias",
+        type=ALIAS_NAME,
+        help="The function alias the trigger targets, moved by deploy and rollback "
+        f"[default: {DEFAULTS.alias}].",
+    )(func)
+
+
+def release_options(func: F) -> F:
+    """How the published versions start: --snapstart and --provisioned-concurrency (deploy)."""
+    return _stack(
+        func,
+        (
+            click.option(
+                "--snapstart/--no-snapstart",
+                default=None,
+                help="SnapStart on published versions (python3.12+): restore an initialised "
+                "snapshot instead of importing and loading the model [default: as the "
+                "function has it].",
+            ),
+            provisioned_concurrency_option,
+        ),
+    )
+
+
+def provisioned_concurrency_option(func: F) -> F:
+    """--provisioned-concurrency: warm environments on the alias (deploy sets, cost prices)."""
+    return click.option(
+        "--provisioned-concurrency",
+        type=click.IntRange(0),
+        help="Environments kept initialised on the alias, billed while provisioned "
+        "(mlayer cost --provisioned-concurrency N prices them); 0 removes it.",
+    )(func)
+
+
 def allow_deprecated_runtime_option(func: F) -> F:
     """--allow-deprecated-runtime: past AWS's block dates (build-deps, deploy)."""
     return click.option(
@@ -276,6 +319,93 @@ def handler_dir_option(func: F) -> F:
 
 def model_version_option(help: str) -> Decorator[Any]:
     return click.option("--model-version", type=LAYER_VERSION, help=help)
+
+
+def input_options(func: F) -> F:
+    """--event FILE and --texts FILE: what the handler runs on locally (invoke, compare)."""
+    return _stack(
+        func,
+        (
+            click.option("--event", type=click.Path(dir_okay=False), help="Event JSON file."),
+            click.option(
+                "--texts",
+                type=click.Path(dir_okay=False),
+                help="A file of texts, one per line: sent as Kinesis events instead of --event.",
+            ),
+        ),
+    )
+
+
+def deps_layer_options(func: F) -> F:
+    """--deps-zip and --deps-version: the deps layer a local run uses (invoke, compare)."""
+    return _stack(
+        func,
+        (
+            click.option(
+                "--deps-zip", type=click.Path(dir_okay=False), help="A deps layer zip to use."
+            ),
+            click.option(
+                "--deps-version",
+                type=LAYER_VERSION,
+                help="A published deps layer version to use.",
+            ),
+        ),
+    )
+
+
+def shadow_model_option(help: str) -> Decorator[Any]:
+    """--shadow-model N: a model layer version beside the live one (deploy, invoke)."""
+    return click.option("--shadow-model", type=LAYER_VERSION, help=help)
+
+
+def local_shadow_options(func: F) -> F:
+    """--shadow-model-zip FILE and --shadow-model N: a shadow model layer a local run links
+    beside the live one (invoke)."""
+    return _stack(
+        func,
+        (
+            click.option(
+                "--shadow-model-zip",
+                type=click.Path(dir_okay=False),
+                help="A model layer zip to run as the shadow: logged, never returned.",
+            ),
+            shadow_model_option("A published model layer version to run as the shadow."),
+        ),
+    )
+
+
+def deploy_shadow_options(func: F) -> F:
+    """--shadow-model N and --no-shadow (deploy)."""
+    return _stack(
+        func,
+        (
+            shadow_model_option(
+                "Link model layer version N beside the live one: it predicts every batch, "
+                "its agreement is logged, its predictions never returned or written; it stays "
+                "until --no-shadow, or --model-version N promotes it."
+            ),
+            click.option("--no-shadow", is_flag=True, help="Remove the shadow model."),
+        ),
+    )
+
+
+def stream_records_options(func: F) -> F:
+    """--records K [--stream-arn ARN]: compare on the newest records of a Kinesis stream."""
+    return _stack(
+        func,
+        (
+            click.option(
+                "--records",
+                type=click.INT,  # checked by ops.compare, with its limit in the message
+                help="Compare on the newest K records of the Kinesis stream (read-only).",
+            ),
+            click.option(
+                "--stream-arn",
+                type=STREAM_ARN,
+                help="The Kinesis stream --records reads [default: stream-arn in mlayer.toml].",
+            ),
+        ),
+    )
 
 
 def layer_version_option(help: str, *, multiple: bool = False) -> Decorator[Any]:
@@ -385,6 +515,13 @@ _BUILD_OPTIONS = (
         help="Keep only what the sample model uses (traced), verified by its predictions.",
     ),
     click.option(
+        "--defer-imports",
+        is_flag=True,
+        default=None,
+        help="Defer the heavy modules the sample model never touches until first use "
+        "(traced, verified by its predictions) [default: off].",
+    ),
+    click.option(
         "--sample-model",
         "sample_models",
         multiple=True,
@@ -408,3 +545,105 @@ def build_options(func: F) -> F:
     """--builder, --image, ..., --reserve-mb: how build-deps builds (its target is
     --runtime and --arch)."""
     return _stack(func, _BUILD_OPTIONS)
+
+
+# cost: the INIT of cold starts, and the capacity plan of a steady stream.
+_COST_SCALE_OPTIONS = (
+    click.option(
+        "--init-ms",
+        type=click.FloatRange(min=0),
+        help="INIT of one cold start in ms (billed since 2025-08-01), e.g. the Init Duration "
+        "of invoke --local's REPORT [default with --measure: measured].",
+    ),
+    click.option(
+        "--concurrency",
+        type=click.IntRange(min=1),
+        help="Containers an ingest starts cold [default: --shards x the parallelization-factor "
+        "of mlayer.toml].",
+    ),
+    click.option(
+        "--shards",
+        type=click.IntRange(min=1),
+        help="The stream's shards [default: 1; with --records-per-second: as many as needed].",
+    ),
+    click.option(
+        "--records-per-second",
+        type=click.FloatRange(min=0, min_open=True),
+        help="Plan for a steady stream of R records a second instead of --records: shards, "
+        "parallelization factor, concurrency and monthly cost.",
+    ),
+    click.option(
+        "--record-bytes",
+        type=click.IntRange(1, MAX_RECORD_BYTES),
+        help="Size of one record with its partition key, for the shards of "
+        f"--records-per-second [default: {DEFAULT_RECORD_BYTES:,}].",
+    ),
+)
+
+
+def cost_scale_options(func: F) -> F:
+    """--init-ms, --concurrency, --shards, --records-per-second, --record-bytes."""
+    return _stack(func, _COST_SCALE_OPTIONS)
+
+
+# deploy --alarms: the function's CloudWatch alarms (mlayer.alarms).
+def alarms_option(func: F) -> F:
+    return click.option(
+        "--alarms",
+        is_flag=True,
+        default=None,
+        help="Create or update CloudWatch alarms <function>-mlayer-iterator-age, -errors and "
+        "-throttles (never replacing an alarm of those names that mlayer did not create).",
+    )(func)
+
+
+def alarm_topic_option(func: F) -> F:
+    return click.option(
+        "--alarm-topic",
+        type=TOPIC_ARN,
+        help="SNS topic ARN the --alarms notify on ALARM and on OK (same region and account).",
+    )(func)
+
+
+class Since(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.5
+    """A time span back from now: 30s, 10m, 2h, 1d (``logsummary.parse_since``)."""
+
+    name = "span"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> timedelta:
+        if isinstance(value, timedelta):
+            return value
+        try:
+            return parse_since(str(value))
+        except ValueError as exc:
+            self.fail(f"{value!r} {exc}", param, ctx)
+
+
+def logs_options(func: F) -> F:
+    """--since, --follow, --filter (logs)."""
+    return _stack(
+        func,
+        (
+            click.option(
+                "--since",
+                type=Since(),
+                default="10m",
+                show_default=True,
+                help="How far back to read: 30s, 10m, 2h, 1d.",
+            ),
+            click.option(
+                "--follow",
+                is_flag=True,
+                help="Keep printing new events (every 2 s) until Ctrl-C, then the summary.",
+            ),
+            click.option(
+                "--filter",
+                "filter_text",
+                metavar="TEXT",
+                help="Only events containing TEXT (a CloudWatch Logs filter pattern when it "
+                "starts with a quote, { or [).",
+            ),
+        ),
+    )

@@ -56,7 +56,9 @@ class Output:
                 click.echo(line)
 
     def progress(self) -> Progress:
-        return Progress(message=self.info, detail=self.detail)
+        return Progress(
+            message=self.info, detail=self.detail, warning=self.warning, bar=self.bytes_bar
+        )
 
     def say_runtime(self, settings: Settings) -> None:
         """For a command that uses the runtime: which one, and why, when no flag or

@@ -21,10 +21,23 @@ from datetime import date
 
 from mlayer import gate
 from mlayer.arns import layer_name_of, layer_version_of, short_arn
-from mlayer.changes import plan_deploy, plan_relink
-from mlayer.contract import HANDLER, MODEL_VARIABLES, PINNED_ENV, SINK_KEY, model_environment
+from mlayer.changes import Release, plan_deploy, plan_relink, relinked_layers
+from mlayer.contract import (
+    HANDLER,
+    MODEL_VARIABLES,
+    PINNED_ENV,
+    SHADOW_MODEL_ENV,
+    SINK_KEY,
+    model_environment,
+)
 from mlayer.contract import handler_environment as environment_for
-from mlayer.descriptions import deps_fields, model_fields
+from mlayer.descriptions import (
+    alias_fields,
+    deps_fields,
+    in_own_directory,
+    model_fields,
+    version_description,
+)
 from mlayer.errors import AwsError, NotFound, UsageError
 from mlayer.gate import GateResult
 from mlayer.layerbuild.budget import function_over_limit
@@ -36,9 +49,18 @@ from mlayer.policy import (
     role_policy,
     source_kind,
 )
-from mlayer.state import FunctionState, LayerVersion, RemoteState
-from mlayer.steps import FunctionSpec, Plan, PutRole, TriggerSpec
-from mlayer.targets import check_runtime_dates
+from mlayer.state import AliasState, FunctionState, LayerVersion, RemoteState
+from mlayer.steps import (
+    FunctionSpec,
+    Outcome,
+    Plan,
+    PublishVersion,
+    PutRole,
+    Step,
+    TriggerSpec,
+    owned_environment,
+)
+from mlayer.targets import check_runtime_dates, snapstart_refusal
 from mlayer.validate import account_mismatch, check_role_name, region_mismatch
 
 __all__ = [
@@ -78,6 +100,11 @@ class DeployRequest:
     model_version: int | None = None  # --model-version
     allow_deprecated_runtime: bool = False
     today: date = field(default_factory=date.today)  # for AWS's runtime dates; tests set it
+    alias: str = "live"  # the alias the trigger targets, pointed at each published version
+    snapstart: bool | None = None  # None: as the function has it
+    provisioned_concurrency: int | None = None  # on the alias; None: as it is
+    shadow_model: int | None = None  # --shadow-model N: a model layer version beside the live one
+    no_shadow: bool = False  # --no-shadow
 
     @property
     def role_name(self) -> str:
@@ -93,6 +120,7 @@ class RollbackRequest:
     model_layer: str
     version: int | None
     allow_version_mismatch: bool = False
+    deps_layer: str = ""
 
 
 # --- checks that need no snapshot ---------------------------------------------------
@@ -113,6 +141,10 @@ def check_deploy_request(request: DeployRequest, region: str) -> None:
     a function name too long for the role ``--create-role`` names after it."""
     if request.trigger.on_failure:
         destination_actions(request.trigger.on_failure)
+    if request.snapstart:
+        refusal = snapstart_refusal(request.runtime)
+        if refusal:
+            raise UsageError(refusal)
     check_sources_region(request.sources, region)
     if request.create_role:
         if request.role:
@@ -149,9 +181,13 @@ def find_model_version(
     return found
 
 
-def pinned_version(current: FunctionState | None) -> int | None:
-    """The model version pinned on the function (by rollback or --model-version), if any."""
-    value = current.environment.get(PINNED_ENV, "") if current else ""
+def pinned_version(alias: AliasState | None, function: FunctionState | None) -> int | None:
+    """The model version pinned (by rollback or --model-version), if any: on the
+    alias, or, deployed before versions, in the function's environment."""
+    if alias is not None:
+        value = alias_fields(alias.description).get("pinned", "")
+    else:
+        value = function.environment.get(PINNED_ENV, "") if function else ""
     return int(value) if value.isdigit() else None
 
 
@@ -159,7 +195,7 @@ def choose_model(
     versions: Sequence[LayerVersion],
     layer_name: str,
     requested: int | None,
-    current: FunctionState | None,
+    pinned: int | None,
 ) -> tuple[LayerVersion, int | None, list[str]]:
     """The model version to link, the pin to record, and what to tell the user.
 
@@ -169,7 +205,6 @@ def choose_model(
     else the newest.
     """
     latest = newest(versions, layer_name, "mlayer publish-model")
-    pinned = pinned_version(current)
     if requested is None and pinned is not None and pinned != latest.version:
         model = next((v for v in versions if v.version == pinned), None)
         if model is None:
@@ -203,16 +238,25 @@ def gate_layers(model: LayerVersion, deps: LayerVersion, allow: bool) -> GateRes
     )
 
 
-def check_function_size(deps: LayerVersion, model: LayerVersion, code_bytes: int = 0) -> None:
+def check_function_size(
+    deps: LayerVersion,
+    model: LayerVersion,
+    code_bytes: int = 0,
+    shadow: LayerVersion | None = None,
+) -> None:
     """Refuse layers and code over Lambda's unzipped limit (known when mlayer
-    published both layers and recorded their unzipped sizes)."""
+    published the layers and recorded their unzipped sizes)."""
     sizes = [deps_fields(deps.description), model_fields(model.description)]
+    if shadow is not None:
+        sizes.append(model_fields(shadow.description))
     if not all(size.get("unzipped", "").isdigit() for size in sizes):
         return
     parts = {
         f"deps {short_arn(deps.arn)}": int(sizes[0]["unzipped"]),
         f"model {short_arn(model.arn)}": int(sizes[1]["unzipped"]),
     }
+    if shadow is not None:
+        parts[f"shadow model {short_arn(shadow.arn)}"] = int(sizes[2]["unzipped"])
     if code_bytes:
         parts["function code"] = code_bytes
     problem = function_over_limit(parts)
@@ -224,6 +268,69 @@ def model_variables(model: LayerVersion, checked: GateResult, pinned: int | None
     """The variables that follow the linked model: its hash, an allowed mismatch, the pin."""
     mismatch = checked.summary() if checked.mismatches else None
     return model_environment(model_fields(model.description).get("sha256"), mismatch, pinned)
+
+
+# --- the shadow model ---------------------------------------------------------------------
+
+
+def linked_shadow(state: RemoteState, model_layer: str) -> LayerVersion | None:
+    """The shadow model layer version that serves beside the live one, if any."""
+    served = state.live or state.function
+    shadow_id = served.environment.get(SHADOW_MODEL_ENV) if served else None
+    if not served or not shadow_id:
+        return None
+    return next(
+        (
+            v
+            for v in state.model_versions
+            if v.arn in served.layers and model_fields(v.description).get("sha256") == shadow_id
+        ),
+        None,
+    )
+
+
+def choose_shadow(
+    request: DeployRequest, state: RemoteState, live: LayerVersion
+) -> tuple[LayerVersion | None, list[str]]:
+    """The shadow model to link beside ``live``, and what to tell the user:
+    ``--shadow-model N``; else the one linked now, unless ``--no-shadow`` or it
+    was just promoted (``--model-version`` of the shadow's version)."""
+    if request.no_shadow and request.shadow_model is not None:
+        raise UsageError("pass either --shadow-model N or --no-shadow, not both")
+    current = linked_shadow(state, request.model_layer)
+    if request.no_shadow:
+        return None, [f"shadow model {short_arn(current.arn)} removed"] if current else []
+    if request.shadow_model is not None:
+        shadow = find_model_version(state.model_versions, request.model_layer, request.shadow_model)
+        if shadow.arn == live.arn:
+            raise UsageError(
+                f"--shadow-model {shadow.version} is the live model: pass another version, or "
+                "--model-version M to serve another"
+            )
+    elif current is None:
+        return None, []
+    elif current.arn == live.arn:
+        return None, [f"model {short_arn(live.arn)} promoted: it serves, the shadow is removed"]
+    else:
+        shadow = current
+    _check_side_by_side(live, shadow)
+    return shadow, [
+        f"shadow model {short_arn(shadow.arn)} predicts every batch beside "
+        f"{short_arn(live.arn)}: logged and counted, never returned or written "
+        "(mlayer logs shows the agreement; deploy --no-shadow removes it)"
+    ]
+
+
+def _check_side_by_side(live: LayerVersion, shadow: LayerVersion) -> None:
+    """Refuse two model layers of the layout before each had its own directory:
+    under /opt they would overwrite each other's files."""
+    if in_own_directory(live.description) or in_own_directory(shadow.description):
+        return
+    raise UsageError(
+        f"model layers {short_arn(live.arn)} and {short_arn(shadow.arn)} were both published "
+        "before model layers had their own directory, and would overwrite each other's files: "
+        "publish one of them again (mlayer publish-model --force) and use that version"
+    )
 
 
 # --- deploy -------------------------------------------------------------------------------
@@ -331,16 +438,26 @@ def plan_function(request: DeployRequest, state: RemoteState) -> tuple[Plan, Fun
 
     deps = newest(state.deps_versions, request.deps_layer, "mlayer build-deps --publish")
     model, pinned, pin_notes = choose_model(
-        state.model_versions, request.model_layer, request.model_version, current
+        state.model_versions,
+        request.model_layer,
+        request.model_version,
+        pinned_version(state.alias, state.function),
     )
     checked = gate_layers(model, deps, request.allow_version_mismatch)
-    check_function_size(deps, model, request.code_bytes)
+    shadow, shadow_notes = choose_shadow(request, state, model)
+    if shadow is not None:
+        gate_layers(shadow, deps, request.allow_version_mismatch)
+    check_function_size(deps, model, request.code_bytes, shadow)
     environment = environment_for(
         text_field=request.text_field,
         text_is_json=request.text_is_json,
         sink=request.sink.env,
     )
-    environment.update(model_variables(model, checked, pinned))
+    # The pin lives on the alias now: in the environment it would cost a
+    # configuration update (and a new version) each time it moves.
+    environment.update(model_variables(model, checked, None))
+    if shadow is not None:
+        environment[SHADOW_MODEL_ENV] = model_fields(shadow.description)["sha256"]
     spec = FunctionSpec(
         name=request.function_name,
         role=role,
@@ -350,11 +467,29 @@ def plan_function(request: DeployRequest, state: RemoteState) -> tuple[Plan, Fun
         memory=request.memory,
         timeout=request.timeout,
         code_sha256=request.code_sha256,
-        layers=(deps.arn, model.arn),
+        layers=(deps.arn, model.arn, *([shadow.arn] if shadow else [])),
         environment=tuple(sorted(environment.items())),
+        snapstart=request.snapstart,
     )
-    notes = (*([deprecated] if deprecated else []), *pin_notes, *checked.notes())
-    plan = plan_deploy(spec, current, wanted, list(state.triggers), role=put_role, notes=notes)
+    if request.snapstart is None and current is not None and current.snapstart:
+        refusal = snapstart_refusal(request.runtime)  # a runtime moved under SnapStart
+        if refusal:
+            raise UsageError(refusal.replace("drop --snapstart", "pass --no-snapstart"))
+    release = Release(
+        alias=request.alias,
+        current=state.alias,
+        versions=state.versions,
+        description=version_description(
+            short_arn(deps.arn), short_arn(model.arn), model_fields(model.description).get("label")
+        ),
+        pinned=pinned,
+        provisioned=request.provisioned_concurrency,
+        provisioned_now=state.provisioned or 0,
+    )
+    notes = (*([deprecated] if deprecated else []), *pin_notes, *shadow_notes, *checked.notes())
+    plan = plan_deploy(
+        spec, current, wanted, list(state.triggers), role=put_role, notes=notes, release=release
+    )
     return plan, spec
 
 
@@ -378,25 +513,173 @@ def previous_model_version(
 
 
 def plan_rollback(request: RollbackRequest, state: RemoteState) -> tuple[Plan, LayerVersion]:
-    """Plan the relink of the model layer to the requested version (None: the
-    previous one), through the gate: deploy's model choice, asked for a version.
-    Returns the plan and the model version it links."""
+    """Plan the way back to model version ``request.version`` (None: ``--to-previous``),
+    through the gate. Returns the plan and the model version it serves.
+
+    Behind the alias, a rollback is one alias update to a version that already
+    carries that model with the deps layer now live; only when none exists is
+    one published. A function deployed before versions is relinked in place.
+    """
     current = state.function
     if current is None:
         raise NotFound(f"function {request.function_name} does not exist: run mlayer deploy first")
+    if state.alias is None:
+        plan, target = _relink_in_place(request, state, current)
+        note = "deploy once to move the function onto versions: rollbacks then switch an alias"
+        return replace(plan, notes=(*plan.notes, note)), target
+    serving = state.live
+    if serving is None:
+        raise NotFound(
+            f"alias {state.alias.name} points at version {state.alias.version} of "
+            f"{current.name}, which does not exist: run mlayer deploy"
+        )
+    latest = newest(state.model_versions, request.model_layer, "mlayer publish-model")
+    if request.version is None:
+        return _to_previous(request, state, latest)
+    target = find_model_version(state.model_versions, request.model_layer, request.version)
+    pinned = target.version if target.version < latest.version else None
+    deps = state.linked_deps
+    checked = check_rollback_target(target, deps, request.allow_version_mismatch)
+    release = Release(
+        alias=state.alias.name,
+        current=state.alias,
+        versions=state.versions,
+        description=version_description(
+            short_arn(deps.arn) if deps else "-",
+            short_arn(target.arn),
+            model_fields(target.description).get("label"),
+        ),
+        pinned=pinned,
+    )
+    notes = [*checked.notes(), *_pin_notes(target, latest)]
+    # What serves now, with only the model (its layer and variables) swapped: the
+    # deps layer, the code, the user's layers and variables stay as they are live.
+    environment = {k: v for k, v in serving.environment.items() if k not in MODEL_VARIABLES}
+    environment.update(model_variables(target, checked, None))
+    layers = relinked_layers(serving.layers, target.arn)
+    wanted = replace(serving, layers=layers, environment=environment)
+    carrying = [v for v in state.versions if v.same_configuration(wanted)]
+    if carrying:
+        version = carrying[0]
+        step = release.pointing(current.name, version.version, f"model {short_arn(target.arn)}")
+        if version.version == state.alias.version and step.description == state.alias.description:
+            return Plan((), (f"{state.alias.name} already serves {short_arn(target.arn)}",)), target
+        plan = _alias_plan(current, (step,), notes, version, state.alias.name, target.name)
+        return plan, target
+    # No version carries it: relink $LATEST, publish it, point the alias at it.
+    try:
+        relinked = plan_relink(current, target.arn, environment)
+    except ValueError as exc:
+        raise UsageError(f"{exc}: run mlayer deploy to link it") from exc
+    publish = PublishVersion(current.name, current.code_sha256, release.description)
+    pointing = release.pointing(current.name, None, f"model {short_arn(target.arn)}")
+    steps = (*relinked.steps, publish, pointing)
+    note = (
+        f"no version carries {short_arn(target.arn)} with the deps layer, code and settings "
+        "now live: one is published"
+    )
+    plan = _alias_plan(current, steps, (*notes, note), None, state.alias.name, target.name)
+    outcome = relinked.outcome and replace(relinked.outcome, qualifier=state.alias.name)
+    return replace(plan, outcome=outcome), target
+
+
+def _to_previous(
+    request: RollbackRequest, state: RemoteState, latest: LayerVersion
+) -> tuple[Plan, LayerVersion]:
+    """Point the alias back at the version it pointed at before."""
+    assert state.alias is not None and state.function is not None
+    previous = alias_fields(state.alias.description).get("previous")
+    version = state.version(previous) if previous else None
+    if version is None:
+        what = f"version {previous}, which no longer exists" if previous else "no version"
+        raise NotFound(
+            f"alias {state.alias.name} records {what} before this one: pass --version N "
+            "(mlayer versions lists them)"
+        )
+    model_arn = next((a for a in version.layers if layer_name_of(a) == request.model_layer), None)
+    target = next((v for v in state.model_versions if v.arn == model_arn), None)
+    if target is None:
+        raise NotFound(
+            f"version {version.version} links no existing version of {request.model_layer}: "
+            "pass --version N (mlayer versions lists them)"
+        )
+    pinned = target.version if target.version < latest.version else None
+    release = Release(state.alias.name, state.alias, state.versions, "", pinned)
+    carries = f"model {short_arn(target.arn)}"
+    step = release.pointing(state.function.name, version.version, carries)
+    notes = _pin_notes(target, latest)
+    plan = _alias_plan(
+        state.function, (step,), notes, version, state.alias.name, request.model_layer
+    )
+    return plan, target
+
+
+def check_rollback_target(
+    target: LayerVersion, deps: LayerVersion | None, allow_mismatch: bool
+) -> GateResult:
+    """The gate and the size budget for serving ``target`` with the deps layer ``deps``
+    (None: the function links no deps layer mlayer can read, so nothing to compare)."""
+    if deps is None:
+        return gate.compare({}, {}, model_ref=short_arn(target.arn), deps_ref="(no deps layer)")
+    checked = gate_layers(target, deps, allow_mismatch)
+    check_function_size(deps, target)
+    return checked
+
+
+def _pin_notes(target: LayerVersion, latest: LayerVersion) -> list[str]:
+    """What a rollback to an older model than the newest tells: it is pinned."""
+    if target.version >= latest.version:
+        return []
+    return [
+        f"pinned: plain deploys keep {target.name}:{target.version}; "
+        f"deploy --model-version {latest.version} moves to the newest"
+    ]
+
+
+def _alias_plan(
+    current: FunctionState,
+    steps: tuple[Step, ...],
+    notes: Sequence[str],
+    serves: FunctionState | None,
+    alias: str,
+    model_layer: str,
+) -> Plan:
+    """A plan that moves ``alias`` (to ``serves``, or to the version its steps
+    publish); when ``serves`` is known, it is read back through the alias after."""
+    served = f"version {serves.version}" if serves else "the new version"
+    outcome = (
+        Outcome(
+            current.name,
+            serves.layers,
+            frozenset({model_layer}),
+            tuple(sorted(owned_environment(serves.environment).items())),
+            qualifier=alias,
+        )
+        if serves
+        else None
+    )
+    return Plan(
+        steps,
+        (*notes, f"{current.name}'s trigger follows the alias: {served} serves the next batch"),
+        revision_id=current.revision_id,
+        outcome=outcome,
+    )
+
+
+def _relink_in_place(
+    request: RollbackRequest, state: RemoteState, current: FunctionState
+) -> tuple[Plan, LayerVersion]:
+    """A function deployed before versions: relink ``$LATEST``'s model layer (and pin
+    it in the environment, where such a function keeps its pin)."""
     layer_name, versions = request.model_layer, state.model_versions
     version = request.version
     if version is None:
         version = previous_model_version(versions, layer_name, current)
-    target, pinned, pin_notes = choose_model(versions, layer_name, version, current)
-    deps = state.linked_deps
-    checked = (
-        gate_layers(target, deps, request.allow_version_mismatch)
-        if deps is not None
-        else gate.compare({}, {}, model_ref=short_arn(target.arn), deps_ref="(no deps layer)")
+    target, pinned, pin_notes = choose_model(
+        versions, layer_name, version, pinned_version(state.alias, state.function)
     )
-    if deps is not None:
-        check_function_size(deps, target)
+    deps = state.linked_deps
+    checked = check_rollback_target(target, deps, request.allow_version_mismatch)
     # Only the model's variables move; every other one (the user's too) is kept.
     environment = {k: v for k, v in current.environment.items() if k not in MODEL_VARIABLES}
     environment.update(model_variables(target, checked, pinned))

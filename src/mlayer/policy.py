@@ -119,13 +119,31 @@ def _statement(sid: str, actions: list[str], resources: list[str]) -> dict[str, 
     return {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources}
 
 
-def destination_actions(arn: str) -> list[str]:
-    """What Lambda needs to send a failed batch's details to an on-failure destination."""
+def destination_grants(arn: str) -> list[tuple[str, list[str], list[str]]]:
+    """What the role needs to send a failed batch to an on-failure destination, as
+    (statement id, actions, resources).
+
+    Lambda's documented needs (the "Retain discarded batch records" pages): SQS
+    ``sqs:SendMessage`` and SNS ``sns:Publish`` on the queue or topic; S3
+    ``s3:PutObject`` on the bucket's objects and ``s3:ListBucket`` on the bucket
+    itself: two statements, since one would grant each action on both resources.
+    """
     service = arn.split(":")[2] if arn.count(":") >= 5 else ""
-    actions = {"sqs": ["sqs:SendMessage"], "sns": ["sns:Publish"], "s3": ["s3:PutObject"]}
-    if service not in actions:
-        raise UsageError(f"--on-failure {arn} is not an SQS queue, SNS topic or S3 bucket ARN")
-    return actions[service]
+    if service == "sqs":
+        return [("SendFailedBatches", ["sqs:SendMessage"], [arn])]
+    if service == "sns":
+        return [("SendFailedBatches", ["sns:Publish"], [arn])]
+    if service == "s3":
+        return [
+            ("SendFailedBatches", ["s3:PutObject"], [f"{arn}/*"]),
+            ("ListFailedBatchBucket", ["s3:ListBucket"], [arn]),
+        ]
+    raise UsageError(f"--on-failure {arn} is not an SQS queue, SNS topic or S3 bucket ARN")
+
+
+def destination_actions(arn: str) -> list[str]:
+    """Every action the role needs on an on-failure destination (refuses any other ARN)."""
+    return [action for _, actions, _ in destination_grants(arn) for action in actions]
 
 
 def role_policy(
@@ -174,9 +192,8 @@ def role_policy(
             )
         )
     if on_failure:
-        actions = destination_actions(on_failure)
-        resource = f"{on_failure}/*" if actions == ["s3:PutObject"] else on_failure
-        statements.append(_statement("SendFailedBatches", actions, [resource]))
+        for sid, actions, resources in destination_grants(on_failure):
+            statements.append(_statement(sid, actions, resources))
     return {"Version": "2012-10-17", "Statement": statements}
 
 

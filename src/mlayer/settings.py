@@ -93,6 +93,7 @@ class Settings:
     keep_sources: bool = False  # --prune ships sourceless bytecode unless this is set
     no_deps: bool = False
     prune: bool = False
+    defer_imports: bool = False  # defer what the sample model never touches (traced)
     sample_models: tuple[str, ...] = ()
     sample_event: str | None = None
     reserve_mb: int = 0  # kept free of the 262 MB for model growth, besides the model layer
@@ -121,6 +122,13 @@ class Settings:
     parallelization_factor: int = 1
     on_failure: str | None = None
     create_role: bool = False
+    # versions: each deploy publishes one behind the alias the trigger targets
+    alias: str = "live"
+    snapstart: bool | None = None  # None: as the function has it
+    provisioned_concurrency: int | None = None  # on the alias; 0 removes; None: as it is
+    # watching: CloudWatch alarms on the function (alarms.py)
+    alarms: bool = False
+    alarm_topic: str | None = None  # SNS topic the alarms notify
     # invoke --local and cost
     store: str | None = None  # mlayer's local store of published zips [~/.cache/mlayer]
     endpoint_monthly: float = 50.40  # the always-on alternative: $0.07/h x 720 h
@@ -160,6 +168,8 @@ _FIELDS = {
     f.name: f for f in dataclasses.fields(Settings) if f.name not in ("config_path", "runtime_why")
 }
 DEFAULTS = Settings()  # for help texts: "[default: ...]" says what Settings says
+# The TOML type of the settings whose default is None but not a string.
+_UNSET_TYPES: dict[str, type] = {"snapstart": bool, "provisioned_concurrency": int}
 
 # Settings only the file sets, under no option of their name (--layer-name sets
 # them from the command line, typed by options.LAYER_NAME): their rule is here.
@@ -215,7 +225,7 @@ def _check_type(file: ConfigFile, name: str, value: Any) -> Any:
     # TOML has types of its own, which click's string-minded types would coerce
     # ("5" -> 5, 3 -> "3", "yes" -> True): a value must already be of its kind.
     default = getattr(DEFAULTS, name)
-    expected: type = type(default) if default is not None else str
+    expected: type = type(default) if default is not None else _UNSET_TYPES.get(name, str)
     if expected is tuple and isinstance(value, list) and all(isinstance(v, str) for v in value):
         return tuple(value)  # a list of file names, e.g. sample-models = ["a.joblib", ...]
     if (expected is int and isinstance(value, bool)) or not isinstance(value, expected):

@@ -49,6 +49,40 @@ class FunctionState:
     # Lambda's RevisionId of this configuration: updates planned from it carry
     # it, so Lambda refuses them if the function changed in between.
     revision_id: str = ""
+    version: str = "$LATEST"  # or the number of a published version
+    description: str = ""  # a published version's (descriptions.version_description)
+    snapstart: bool = False  # SnapStart ApplyOn PublishedVersions
+
+    def same_configuration(self, other: FunctionState) -> bool:
+        """Whether ``other`` runs the same code with the same configuration (as a
+        published version of this one would): what a version freezes."""
+        return _frozen(self) == _frozen(other)
+
+
+def _frozen(state: FunctionState) -> tuple[object, ...]:
+    return (
+        state.code_sha256,
+        state.architecture,
+        state.role,
+        state.runtime,
+        state.handler,
+        state.memory,
+        state.timeout,
+        state.layers,
+        tuple(sorted(state.environment.items())),
+    )
+
+
+@dataclass(frozen=True)
+class AliasState:
+    """The alias the trigger targets (``live``): the version it points at, and its
+    description, where mlayer keeps the pin and the version it pointed at before."""
+
+    name: str
+    arn: str
+    version: str
+    description: str = ""
+    revision_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -65,6 +99,29 @@ class TriggerState:
     maximum_record_age: int = LAMBDA_DEFAULT_MAXIMUM_RECORD_AGE
     parallelization_factor: int = LAMBDA_DEFAULT_PARALLELIZATION
     on_failure: str | None = None
+    function_arn: str = ""  # what it invokes: the function, a version or an alias
+    metrics: tuple[str, ...] = ()  # MetricsConfig: the ESM metrics Lambda publishes
+
+
+@dataclass(frozen=True)
+class AlarmState:
+    """A CloudWatch metric alarm as DescribeAlarms reports it."""
+
+    name: str
+    state: str  # OK, ALARM or INSUFFICIENT_DATA
+    reason: str = ""
+    description: str = ""
+    namespace: str = ""
+    metric: str = ""
+    statistic: str = ""
+    dimensions: tuple[tuple[str, str], ...] = ()
+    period: int = 0
+    evaluation_periods: int = 0
+    threshold: float = 0.0
+    comparison: str = ""
+    treat_missing_data: str = ""
+    alarm_actions: tuple[str, ...] = ()
+    ok_actions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -123,6 +180,21 @@ class RemoteState:
     sink: SinkState = SinkState()
     role: RoleState | None = None  # with --create-role only
     account_id: str | None = None  # read only when needed (a missing source, --create-role)
+    alias: AliasState | None = None  # the alias the trigger targets, when it exists
+    versions: tuple[FunctionState, ...] = ()  # the published versions, newest first
+    provisioned: int | None = None  # on the alias; None when not asked (moto has none)
 
     def source(self, arn: str) -> SourceState | None:
         return next((s for s in self.sources if s.arn == arn), None)
+
+    def version(self, number: str) -> FunctionState | None:
+        """The published version ``number``, when it exists."""
+        return next((v for v in self.versions if v.version == number), None)
+
+    @property
+    def live(self) -> FunctionState | None:
+        """What serves the trigger: the alias's version, else (deployed before
+        versions) the function as it is."""
+        if self.alias is not None:
+            return self.version(self.alias.version)
+        return self.function

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from mlayer.arns import layer_name_of, short_arn
 from mlayer.contract import OWNED_ENV_PREFIX
+from mlayer.descriptions import version_fields
 from mlayer.settings import SAFE_BISECT_ON_ERROR, SAFE_MAXIMUM_RECORD_AGE, SAFE_MAXIMUM_RETRIES
 from mlayer.state import (
     LAMBDA_DEFAULT_MAXIMUM_RECORD_AGE,
@@ -21,6 +22,7 @@ from mlayer.state import (
 )
 
 REPORT_BATCH_ITEM_FAILURES = "ReportBatchItemFailures"
+MAPPING_METRICS = ("EventCount",)  # MetricsConfig: what Lambda accepts for a stream mapping
 
 
 @dataclass(frozen=True)
@@ -37,10 +39,11 @@ class FunctionSpec:
     code_sha256: str  # Lambda's base64 form
     layers: tuple[str, ...]
     environment: tuple[tuple[str, str], ...] = ()
+    snapstart: bool | None = None  # None: as the function has it
 
     def configuration(self) -> dict[str, object]:
         """The UpdateFunctionConfiguration fields this spec sets."""
-        return {
+        fields: dict[str, object] = {
             "Role": self.role,
             "Runtime": self.runtime,
             "Handler": self.handler,
@@ -49,6 +52,30 @@ class FunctionSpec:
             "Layers": list(self.layers),
             "Environment": {"Variables": dict(self.environment)},
         }
+        if self.snapstart is not None:
+            fields["SnapStart"] = snapstart_field(self.snapstart)
+        return fields
+
+    def matches(self, state: FunctionState) -> bool:
+        """Whether ``state`` (a published version, say) is this spec: same code and
+        configuration."""
+        return (
+            state.code_sha256 == self.code_sha256
+            and state.architecture == self.arch
+            and state.role == self.role
+            and state.runtime == self.runtime
+            and state.handler == self.handler
+            and state.memory == self.memory
+            and state.timeout == self.timeout
+            and state.layers == self.layers
+            and state.environment == dict(self.environment)
+            and (self.snapstart is None or state.snapstart == self.snapstart)
+        )
+
+
+def snapstart_field(on: bool) -> dict[str, str]:
+    """Lambda's SnapStart setting: snapshots of published versions, or none."""
+    return {"ApplyOn": "PublishedVersions" if on else "None"}
 
 
 def owned_environment(environment: Mapping[str, str]) -> dict[str, str]:
@@ -66,6 +93,7 @@ class Outcome:
     layers: tuple[str, ...]  # every layer, in order
     owned_layers: frozenset[str]  # the names of mlayer's layers among them
     environment: tuple[tuple[str, str], ...]  # mlayer's variables only
+    qualifier: str | None = None  # read back through the alias, when there is one
 
     def differs(self, state: FunctionState | None) -> bool:
         if state is None:
@@ -102,6 +130,9 @@ class TriggerSpec:
             "DestinationConfig": {"OnFailure": {"Destination": self.on_failure}}
             if self.on_failure
             else {"OnFailure": {}},
+            # Lambda's own count of the events the mapping polled, filtered, dropped
+            # and failed (the ESM metrics): the stream side that the handler cannot see.
+            "MetricsConfig": {"Metrics": list(MAPPING_METRICS)},
         }
 
     def create_request(self) -> dict[str, object]:
@@ -166,13 +197,75 @@ class UpdateConfiguration:
 
 
 @dataclass(frozen=True)
+class PublishVersion:
+    """Publish ``$LATEST`` as a new immutable version, only if it still has the
+    code the deploy wrote (CodeSha256) and its revision (RevisionId)."""
+
+    name: str
+    code_sha256: str
+    description: str  # descriptions.version_description
+
+    def describe(self) -> str:
+        carried = version_fields(self.description)
+        what = f" (deps {carried['deps']}, model {carried['model']})" if carried else ""
+        return f"publish a version of {self.name}{what}"
+
+
+@dataclass(frozen=True)
+class PointAlias:
+    """Create or move the alias the trigger targets. ``version`` None: the version
+    the plan's ``PublishVersion`` published."""
+
+    name: str
+    alias: str
+    version: str | None
+    description: str  # descriptions.alias_description: the pin, the version before
+    create: bool = False
+    before: str | None = None  # the version it pointed at
+    carries: str = ""  # what that version serves, e.g. "model fn-model:1"
+
+    def describe(self) -> str:
+        target = f"version {self.version}" if self.version else "the new version"
+        if self.carries:
+            target += f" ({self.carries})"
+        if self.create:
+            return f"create alias {self.name}:{self.alias} -> {target}"
+        if self.version == self.before:
+            return f"update alias {self.name}:{self.alias} ({self.description})"
+        return f"point alias {self.name}:{self.alias} at {target} (was version {self.before})"
+
+
+@dataclass(frozen=True)
+class SetProvisionedConcurrency:
+    """Provisioned concurrency on the alias; 0 removes it."""
+
+    name: str
+    alias: str
+    count: int
+    before: int
+
+    def describe(self) -> str:
+        if self.count == 0:
+            return f"remove provisioned concurrency from {self.name}:{self.alias}"
+        return (
+            f"provisioned concurrency on {self.name}:{self.alias}: {self.before} -> {self.count} "
+            "warm environments"
+        )
+
+
+@dataclass(frozen=True)
 class CreateTrigger:
     function_name: str
     spec: TriggerSpec
+    alias: str | None = None  # the trigger targets this alias of the function
+
+    @property
+    def target(self) -> str:
+        return f"{self.function_name}:{self.alias}" if self.alias else self.function_name
 
     def describe(self) -> str:
         return (
-            f"create trigger {self.spec.source_arn} -> {self.function_name} "
+            f"create trigger {self.spec.source_arn} -> {self.target} "
             f"({self.spec.describe_options()})"
         )
 
@@ -213,14 +306,27 @@ class DeleteLayerVersion:
         return f"delete {short_arn(self.arn)}"
 
 
+@dataclass(frozen=True)
+class DeleteFunctionVersion:
+    name: str
+    version: str
+
+    def describe(self) -> str:
+        return f"delete function version {self.name}:{self.version}"
+
+
 Step = (
     PutRole
     | CreateFunction
     | UpdateCode
     | UpdateConfiguration
+    | PublishVersion
+    | PointAlias
+    | SetProvisionedConcurrency
     | CreateTrigger
     | UpdateTrigger
     | DeleteLayerVersion
+    | DeleteFunctionVersion
 )
 
 
@@ -246,6 +352,11 @@ def _describe_change(name: str, old: object, new: object) -> str:
         old_layers = ", ".join(short_arn(a) for a in old) if isinstance(old, list | tuple) else ""
         new_layers = ", ".join(short_arn(a) for a in new) if isinstance(new, list | tuple) else ""
         return f"layers [{old_layers}] -> [{new_layers}]"
+    if name == "FunctionName":
+        return (
+            f"target {_qualified(old)} -> {_qualified(new)} (the same mapping, UUID and "
+            "stream position kept)"
+        )
     if name == "Environment":
         before, after = _variables(old), _variables(new)
         changed = sorted(k for k in {*before, *after} if before.get(k) != after.get(k))
@@ -253,6 +364,12 @@ def _describe_change(name: str, old: object, new: object) -> str:
             f"{k} {_short(before.get(k))} -> {_short(after.get(k))}" for k in changed
         )
     return f"{name} {old} -> {new}"
+
+
+def _qualified(arn: object) -> str:
+    """``arn:aws:lambda:…:function:NAME[:QUALIFIER]`` -> ``NAME[:QUALIFIER]``."""
+    text = str(arn)
+    return text.split(":function:", 1)[1] if ":function:" in text else text
 
 
 def _variables(environment: object) -> dict[str, str]:

@@ -62,6 +62,22 @@ _RUNTIMES: dict[str, Runtime] = {
 }  # fmt: skip
 RUNTIMES = tuple(_RUNTIMES)
 
+# Lambda offers SnapStart for Python from python3.12 (AWS's SnapStart page, read 2026-11-25).
+SNAPSTART_PYTHON = (3, 12)
+
+
+def snapstart_refusal(runtime: str) -> str | None:
+    """Why ``--snapstart`` cannot be used with ``runtime``, or None when it can."""
+    info = _RUNTIMES.get(runtime)
+    if info is not None and info.python_version >= SNAPSTART_PYTHON:
+        return None
+    oldest = "python{}.{}".format(*SNAPSTART_PYTHON)
+    return (
+        f"--snapstart needs {oldest} or newer (Lambda has no SnapStart for {runtime}): "
+        f"pass --runtime {oldest} or newer, with a deps layer built for it, or drop --snapstart"
+    )
+
+
 # Oldest glibc a manylinux wheel can claim per machine: manylinux1 (2.5) on
 # x86_64; aarch64 wheels start at manylinux2014 (2.17).
 _OLDEST_GLIBC_MINOR = {"x86_64": 5, "aarch64": 17}

@@ -37,6 +37,16 @@ def check_layer_name(value: str) -> str:
     return _lambda_name(value, "layer", LAYER_NAME_MAX)
 
 
+ALIAS_NAME_MAX = 128
+
+
+def check_alias_name(value: str) -> str:
+    """A Lambda alias name: letters, digits, - and _, not all digits (a version's)."""
+    if value.isdigit():
+        raise ValueError("is a version number, not an alias name: use a name such as live")
+    return _lambda_name(value, "alias", ALIAS_NAME_MAX)
+
+
 def _lambda_name(value: str, kind: str, limit: int) -> str:
     if len(value) > limit or not _LAMBDA_NAME.fullmatch(value):
         raise ValueError(

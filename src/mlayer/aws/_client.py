@@ -158,4 +158,11 @@ class AwsClient:
                 ) from exc
             if code in {"AccessDeniedException", "AccessDenied", "UnrecognizedClientException"}:
                 raise AwsError(f"AWS denied access to {resource}: {message or code}") from exc
+            if code.isdigit() and message.lstrip().lower().startswith("<!doctype html"):
+                # An endpoint that is not AWS (moto, LocalStack) without this call.
+                where = self._endpoint_url or "the endpoint"
+                operation = exc.operation_name
+                raise AwsError(
+                    f"{where} does not serve {operation} (for {resource}): HTTP {code}; AWS does"
+                ) from exc
             raise AwsError(f"AWS refused the call on {resource}: {code}: {message}") from exc

@@ -11,6 +11,7 @@ from mlayer.state import (
     LAMBDA_DEFAULT_MAXIMUM_RECORD_AGE,
     LAMBDA_DEFAULT_MAXIMUM_RETRIES,
     LAMBDA_DEFAULT_PARALLELIZATION,
+    AliasState,
     FunctionState,
     LinkedLayers,
     TriggerState,
@@ -18,28 +19,119 @@ from mlayer.state import (
 
 
 class FunctionCalls(AwsClient):
-    def function(self, name: str) -> FunctionState | None:
-        """The function's current configuration, or None if it does not exist."""
+    def function(self, name: str, qualifier: str | None = None) -> FunctionState | None:
+        """The function's current configuration (``$LATEST``, or the version an
+        alias or number ``qualifier`` names), or None if it does not exist."""
+        what = f"function {name}:{qualifier}" if qualifier else f"function {name}"
         try:
-            with self._translate(f"function {name}"):
-                config = self._lambda.get_function_configuration(FunctionName=name)
+            with self._translate(what):
+                config = self._lambda.get_function_configuration(
+                    FunctionName=name, **({"Qualifier": qualifier} if qualifier else {})
+                )
         except NotFound:
             return None
-        return FunctionState(
-            name=config["FunctionName"],
-            arn=config["FunctionArn"],
-            role=config["Role"],
-            runtime=config.get("Runtime", ""),
-            handler=config.get("Handler", ""),
-            architecture=(config.get("Architectures") or ["x86_64"])[0],
-            memory=config["MemorySize"],
-            timeout=config["Timeout"],
-            code_sha256=config["CodeSha256"],
-            layers=tuple(layer["Arn"] for layer in config.get("Layers", [])),
-            environment=dict(config.get("Environment", {}).get("Variables", {})),
-            state=config.get("State", "Active"),
-            revision_id=config.get("RevisionId", ""),
+        return _function_state(config)
+
+    def function_versions(self, name: str) -> list[FunctionState]:
+        """The function's published versions, newest first (``$LATEST`` left out)."""
+        with self._translate(f"versions of function {name}"):
+            pages = self._lambda.get_paginator("list_versions_by_function").paginate(
+                FunctionName=name
+            )
+            found = [_function_state(item) for page in pages for item in page["Versions"]]
+        published = [v for v in found if v.version.isdigit()]
+        return sorted(published, key=lambda v: int(v.version), reverse=True)
+
+    def publish_version(
+        self, name: str, *, code_sha256: str, revision_id: str, description: str
+    ) -> str:
+        """Publish ``$LATEST`` as a version, only if it still has ``code_sha256`` and
+        (when given) ``revision_id``; the new version's number once it is active."""
+        with self._translate(f"function {name}"):
+            reply = self._lambda.publish_version(
+                FunctionName=name,
+                CodeSha256=code_sha256,
+                Description=description,
+                **_revision(revision_id),
+            )
+            version = str(reply["Version"])
+            # SnapStart: a version is usable only once its snapshot is made.
+            self._lambda.get_waiter("function_active_v2").wait(FunctionName=name, Qualifier=version)
+        return version
+
+    def alias(self, name: str, alias: str) -> AliasState | None:
+        try:
+            with self._translate(f"alias {name}:{alias}"):
+                reply = self._lambda.get_alias(FunctionName=name, Name=alias)
+        except NotFound:
+            return None
+        return AliasState(
+            name=reply["Name"],
+            arn=reply["AliasArn"],
+            version=str(reply["FunctionVersion"]),
+            description=reply.get("Description", ""),
+            revision_id=reply.get("RevisionId", ""),
         )
+
+    def point_alias(
+        self,
+        name: str,
+        alias: str,
+        version: str,
+        description: str,
+        *,
+        create: bool,
+        revision_id: str = "",
+    ) -> AliasState:
+        """Create the alias, or move it to ``version`` (only if it is still at
+        ``revision_id``, when given): one call, the switch a rollback is."""
+        with self._translate(f"alias {name}:{alias}"):
+            if create:
+                reply = self._lambda.create_alias(
+                    FunctionName=name, Name=alias, FunctionVersion=version, Description=description
+                )
+            else:
+                reply = self._lambda.update_alias(
+                    FunctionName=name,
+                    Name=alias,
+                    FunctionVersion=version,
+                    Description=description,
+                    **_revision(revision_id),
+                )
+        return AliasState(
+            reply["Name"], reply["AliasArn"], str(reply["FunctionVersion"]), description
+        )
+
+    def delete_function_version(self, name: str, version: str) -> None:
+        if not version.isdigit():  # never $LATEST nor an alias: the function itself
+            raise ValueError(f"not a published version: {version!r}")
+        with self._translate(f"function {name}:{version}"):
+            self._lambda.delete_function(FunctionName=name, Qualifier=version)
+
+    # --- provisioned concurrency (on the alias) ---------------------------------
+
+    def provisioned_concurrency(self, name: str, alias: str) -> int:
+        """The provisioned concurrency requested on the alias, 0 when none."""
+        try:
+            with self._translate(f"provisioned concurrency of {name}:{alias}"):
+                reply = self._lambda.get_provisioned_concurrency_config(
+                    FunctionName=name, Qualifier=alias
+                )
+        except NotFound:
+            return 0
+        return int(reply.get("RequestedProvisionedConcurrentExecutions", 0))
+
+    def set_provisioned_concurrency(self, name: str, alias: str, count: int) -> None:
+        """Ask for ``count`` warm environments on the alias; 0 removes the setting."""
+        with self._translate(f"provisioned concurrency of {name}:{alias}"):
+            if count:
+                self._lambda.put_provisioned_concurrency_config(
+                    FunctionName=name, Qualifier=alias, ProvisionedConcurrentExecutions=count
+                )
+            else:
+                self._lambda.delete_provisioned_concurrency_config(
+                    FunctionName=name, Qualifier=alias
+                )
 
     def create_function(
         self, spec: dict[str, Any], code: bytes, *, on_wait: Callable[[str], None] | None = None
@@ -121,7 +213,16 @@ class FunctionCalls(AwsClient):
 
     # --- the trigger ----------------------------------------------------------
 
-    def triggers(self, function_name: str) -> list[TriggerState]:
+    def triggers(self, function_name: str, *targets: str) -> list[TriggerState]:
+        """The event source mappings of the function and of ``targets`` (its alias's
+        ARN, say), once each."""
+        mappings: list[TriggerState] = []
+        for target in dict.fromkeys([function_name, *targets]):
+            seen = {m.uuid for m in mappings}
+            mappings += [m for m in self._mappings(target) if m.uuid not in seen]
+        return mappings
+
+    def _mappings(self, function_name: str) -> list[TriggerState]:
         mappings: list[TriggerState] = []
         with self._translate(f"event source mappings of {function_name}"):
             pages = self._lambda.get_paginator("list_event_source_mappings").paginate(
@@ -131,6 +232,8 @@ class FunctionCalls(AwsClient):
                 mappings += [
                     TriggerState(
                         uuid=item["UUID"],
+                        function_arn=item.get("FunctionArn", ""),
+                        metrics=tuple((item.get("MetricsConfig") or {}).get("Metrics", [])),
                         source_arn=item["EventSourceArn"],
                         batch_size=item.get("BatchSize", 0),
                         starting_position=item.get("StartingPosition"),
@@ -175,6 +278,28 @@ class FunctionCalls(AwsClient):
     def update_trigger(self, uuid: str, changes: dict[str, Any]) -> None:
         with self._translate(f"event source mapping {uuid}"):
             self._lambda.update_event_source_mapping(UUID=uuid, **changes)
+
+
+def _function_state(config: dict[str, Any]) -> FunctionState:
+    """A GetFunctionConfiguration (or version list) item as a ``FunctionState``."""
+    return FunctionState(
+        name=config["FunctionName"],
+        arn=config["FunctionArn"],
+        role=config["Role"],
+        runtime=config.get("Runtime", ""),
+        handler=config.get("Handler", ""),
+        architecture=(config.get("Architectures") or ["x86_64"])[0],
+        memory=config["MemorySize"],
+        timeout=config["Timeout"],
+        code_sha256=config["CodeSha256"],
+        layers=tuple(layer["Arn"] for layer in config.get("Layers", [])),
+        environment=dict(config.get("Environment", {}).get("Variables", {})),
+        state=config.get("State", "Active"),
+        revision_id=config.get("RevisionId", ""),
+        version=str(config.get("Version", "$LATEST")),
+        description=config.get("Description", ""),
+        snapstart=(config.get("SnapStart") or {}).get("ApplyOn") == "PublishedVersions",
+    )
 
 
 def _revision(revision_id: str) -> dict[str, str]:

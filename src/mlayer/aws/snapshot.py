@@ -17,12 +17,14 @@ from mlayer.descriptions import deps_fields
 from mlayer.errors import AwsError, UsageError
 from mlayer.policy import ROLE_POLICY_NAME, SinkSpec, source_kind
 from mlayer.state import (
+    AliasState,
     FunctionState,
     LayerVersion,
     RemoteState,
     RoleState,
     SinkState,
     SourceState,
+    TriggerState,
 )
 
 
@@ -35,12 +37,16 @@ def read_deploy_state(
     sources: Sequence[str],
     sink: SinkSpec,
     role_name: str | None,
+    alias: str,
+    provisioned: bool = False,
 ) -> RemoteState:
-    """The function, its triggers, both layers' versions, whether each source
-    (``sources`` and the existing triggers') and the sink exist, and the role
-    ``--create-role`` manages (``role_name``)."""
+    """The function, its alias and published versions, its triggers, both layers'
+    versions, whether each source (``sources`` and the existing triggers') and the
+    sink exist, the role ``--create-role`` manages (``role_name``), and, when
+    ``provisioned``, the alias's provisioned concurrency."""
     function = aws.function(function_name)
-    triggers = tuple(aws.triggers(function_name)) if function else ()
+    alias_state = aws.alias(function_name, alias) if function else None
+    triggers = _triggers(aws, function_name, alias_state) if function else ()
     arns = list(dict.fromkeys([*sources, *(t.source_arn for t in triggers)]))
     read = [_read_source(aws, arn) for arn in arns]
     source_states = tuple(s for s in read if s is not None)
@@ -63,23 +69,41 @@ def read_deploy_state(
         sink=_read_sink(aws, sink),
         role=role,
         account_id=aws.account_id() if needs_account else None,
+        alias=alias_state,
+        versions=tuple(aws.function_versions(function_name)) if function else (),
+        provisioned=(
+            aws.provisioned_concurrency(function_name, alias)
+            if provisioned and alias_state
+            else None
+        ),
     )
 
 
 def read_rollback_state(
-    aws: Aws, *, function_name: str, deps_layer: str, model_layer: str
+    aws: Aws, *, function_name: str, deps_layer: str, model_layer: str, alias: str
 ) -> RemoteState:
-    """The function, the model layer's versions and the deps layer version it links."""
+    """The function, its alias and versions, the model layer's versions and the
+    deps layer version that serves (the alias's version's, else ``$LATEST``'s)."""
     function = aws.function(function_name)
     if function is None:
         return RemoteState(region=aws.region, function_name=function_name)
+    alias_state = aws.alias(function_name, alias)
+    versions = tuple(aws.function_versions(function_name)) if alias_state else ()
+    serving = next((v for v in versions if alias_state and v.version == alias_state.version), None)
     return RemoteState(
         region=aws.region,
         function_name=function_name,
         function=function,
         model_versions=tuple(aws.layer_versions(model_layer)),
-        linked_deps=_linked_deps(aws, function, deps_layer, model_layer),
+        linked_deps=_linked_deps(aws, serving or function, deps_layer, model_layer),
+        alias=alias_state,
+        versions=versions,
     )
+
+
+def _triggers(aws: Aws, function_name: str, alias: AliasState | None) -> tuple[TriggerState, ...]:
+    """The mappings on the function and on its alias."""
+    return tuple(aws.triggers(function_name, *([alias.arn] if alias else [])))
 
 
 def _read_source(aws: Aws, arn: str) -> SourceState | None:

@@ -62,6 +62,7 @@ class BuildOptions:
     keep_sources: bool = False  # with --prune, which otherwise ships sourceless bytecode
     no_deps: bool = False
     prune: bool = False
+    defer_imports: bool = False  # defer.py: the modules the sample never touches
     sample_models: tuple[Path, ...] = ()
     sample_event: Path | None = None
     text_field: str = DEFAULT_TEXT_FIELD
@@ -81,11 +82,12 @@ def check_options(options: BuildOptions) -> None:
     pinned_versions(options.requirements)  # refuses a line that does not parse
     if options.no_deps:
         check_all_pinned(options.requirements)
-    if options.prune and (not options.sample_models or options.sample_event is None):
-        raise UsageError(
-            "--prune needs the model to trace: --sample-model FILE (repeatable, in "
-            "pipeline order) and --sample-event FILE"
-        )
+    for flag, asked in (("--prune", options.prune), ("--defer-imports", options.defer_imports)):
+        if asked and (not options.sample_models or options.sample_event is None):
+            raise UsageError(
+                f"{flag} needs the model to trace: --sample-model FILE (repeatable, in "
+                "pipeline order) and --sample-event FILE"
+            )
     for path in options.samples:
         if not path.is_file():
             raise UsageError(f"sample file {path} does not exist")
@@ -123,6 +125,7 @@ def choose_builder(requested: str, progress: Progress) -> str:
 def cache_inputs(options: BuildOptions, builder: str, image: str | None) -> dict[str, Any]:
     """Everything that decides the zip's bytes, for the cache key and the manifest."""
     included = read_requirements(options.requirements).files
+    traced = options.prune or options.defer_imports  # the samples decide the zip
     return {
         "mlayer": __version__,
         "requirements_sha256": sha256_file(options.requirements),
@@ -138,8 +141,10 @@ def cache_inputs(options: BuildOptions, builder: str, image: str | None) -> dict
         "sourceless": ships_sourceless(options),
         "no_deps": options.no_deps,
         "prune": options.prune,
-        "sample_models": [sha256_file(p) for p in options.sample_models] if options.prune else [],
+        "sample_models": [sha256_file(p) for p in options.sample_models] if traced else [],
         "sample_event": sha256_file(options.sample_event)
-        if options.prune and options.sample_event
+        if traced and options.sample_event
         else None,
+        # only when asked, so the key of a build without it is what it was
+        **({"defer_imports": True} if options.defer_imports else {}),
     }

@@ -6,7 +6,9 @@ The layer's files sit under ``python/`` in the zip, which Lambda mounts at
 1. install with pip (target tags) or in a Docker build image;
 2. check every installed wheel's tags against the target (``dists``);
 3. slim (``slim``), and with ``--prune`` keep only what a traced sample run used;
-4. compile PEP 552 unchecked-hash bytecode with the target's Python;
+4. compile PEP 552 unchecked-hash bytecode with the target's Python, and with
+   ``--defer-imports`` decide by a traced sample which modules the handler defers
+   (``defer``);
 5. verify in a fresh isolated interpreter (``verify``), and with ``--prune``
    compare the sample's predictions with the unpruned layer's;
 6. check the size budget, zip reproducibly, write the build manifest.
@@ -28,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from mlayer.descriptions import deps_description  # its owner; re-exported (__all__)
 from mlayer.errors import BuildError
 from mlayer.layerbuild import budget as budgets
+from mlayer.layerbuild import defer as deferral
 from mlayer.layerbuild.archive import ZipSummary, directory_entries, write_zip
 from mlayer.layerbuild.build_options import (
     BuildOptions,
@@ -242,9 +245,10 @@ def _build(
             "install python"
             f"{target.python_dotted} or use --builder docker"
         )
-        if options.prune or ships_sourceless(options):
+        if options.prune or ships_sourceless(options) or options.defer_imports:
             raise BuildError(
-                f"--prune and --sourceless need to run Python {target.python_dotted} "
+                f"--prune, --sourceless and --defer-imports need to run Python "
+                f"{target.python_dotted} "
                 f"({target.machine}): install it, or use --builder docker"
             )
 
@@ -272,6 +276,11 @@ def _build(
         progress.detail(
             f"{count} modules compiled" + (f", {len(failed)} left as source" if failed else "")
         )
+
+    deferred: deferral.Deferral | None = None
+    if options.defer_imports and python is not None:
+        progress.message(f"tracing the sample model's imports in {python.description}")
+        deferred = _defer(python, site, options, progress)
 
     # What the layer holds now, not what pip installed (read by importlib.metadata).
     rewrite_records(site, target.cache_tag)
@@ -307,11 +316,42 @@ def _build(
         summary.unzipped_bytes, summary.zipped_bytes, options.reserved_bytes
     )
     manifest = deps_manifest(
-        target, inputs, key, dists, sizes, summary, layer_budget, installed_bytes, kept_modules
+        target,
+        inputs,
+        key,
+        dists,
+        sizes,
+        summary,
+        layer_budget,
+        installed_bytes,
+        kept_modules,
+        deferred.manifest() if deferred is not None else None,
     )
     write_manifest(options.out, manifest)
     shutil.rmtree(full, ignore_errors=True)
     return DepsBuild(summary, manifest, cached=False, slim=slim_report, warnings=warnings)
+
+
+def _defer(
+    python: Python, site: Path, options: BuildOptions, progress: Progress
+) -> deferral.Deferral:
+    """Decide what the handler defers, write it into the layer, say it."""
+    assert options.sample_event is not None
+    sample = deferral.Sample(
+        options.sample_models, options.sample_event, options.text_field, options.text_is_json
+    )
+    found = deferral.find_deferral(python, site, sample, on_detail=progress.detail)
+    if not found.modules:
+        progress.message("  nothing to defer: the sample model uses every heavy module it imports")
+        return found
+    deferral.write_layer_file(site, found)
+    for module in found.modules:
+        progress.detail(f"  {module.name}: {module.saved_ms:.0f} ms of imports")
+    progress.message(
+        f"  deferring {', '.join(found.names)}: the sample's import + load + predict "
+        f"{found.without_ms:.0f} -> {found.with_ms:.0f} ms, predictions unchanged"
+    )
+    return found
 
 
 def _run_sample(

@@ -1,8 +1,9 @@
 """The build manifest written beside the deps layer zip, and the cache key.
 
 ``deps-build.json`` records what went into the zip (package versions and wheel
-tags, runtime, arch, builder, options, sizes, sha256, and for a pruned layer
-the modules it kept). It is what makes a rebuild with unchanged inputs a cache
+tags, runtime, arch, builder, options, sizes, sha256, for a pruned layer
+the modules it kept, and with ``--defer-imports`` the modules the handler defers
+with the time each saves). It is what makes a rebuild with unchanged inputs a cache
 hit (``cached_zip``), and what ``publish-model`` reads to refuse a model the
 layer cannot load (``check_model_modules``). ``deps_manifest`` writes its
 fields; this module is the one place that reads them.
@@ -61,6 +62,7 @@ def deps_manifest(
     budget: LayerBudget,
     installed_bytes: int,
     kept_modules: list[str] | None,
+    deferred: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What ``write_manifest`` records of a build that just wrote ``summary``'s zip."""
     return {
@@ -91,7 +93,15 @@ def deps_manifest(
         "sha256": summary.sha256,
         "entries": summary.entries,
         "modules": kept_modules,
+        # only with --defer-imports (defer.Deferral.manifest), so other builds read as before
+        **({"deferred": dict(deferred)} if deferred is not None else {}),
     }
+
+
+def deferred_modules(data: Mapping[str, Any]) -> list[str]:
+    """The modules a build manifest says the handler defers (none without --defer-imports)."""
+    deferred = data.get("deferred") or {}
+    return [m["name"] for m in deferred.get("modules", []) if isinstance(m, dict) and "name" in m]
 
 
 def cached_zip(out: Path, key: str) -> tuple[ZipSummary, dict[str, Any]] | None:
@@ -139,9 +149,7 @@ class LayerContents:
         return missing
 
 
-def check_model_modules(
-    out: Path, files: Iterable[tuple[Path, frozenset[str]]]
-) -> int | None:
+def check_model_modules(out: Path, files: Iterable[tuple[Path, frozenset[str]]]) -> int | None:
     """Refuse a model whose pickle names a module the locally built deps layer lacks.
 
     ``files`` are (model file, the modules its pickles name, as the scan read them).

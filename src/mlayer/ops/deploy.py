@@ -20,8 +20,9 @@ from mlayer import executor, lock
 from mlayer.arns import layer_name_of
 from mlayer.aws import Aws
 from mlayer.aws.snapshot import read_deploy_state, read_rollback_state
-from mlayer.errors import UsageError
+from mlayer.errors import AwsError, PartiallyApplied, UsageError
 from mlayer.layerbuild.archive import lambda_sha256
+from mlayer.ops.alarms import AlarmPlan, apply_alarms, check_alarms
 from mlayer.ops.code import FUNCTION_ZIP_NAME, function_zip
 from mlayer.plan import (
     DeployRequest,
@@ -43,6 +44,7 @@ class DeployResult:
     layers: tuple[str, ...]
     plan: Plan
     applied: bool
+    alarms: tuple[str, ...] = ()  # deploy --alarms: what was (or would be) put
 
 
 def given_sources(settings: Settings) -> tuple[tuple[str, str], ...]:
@@ -57,7 +59,17 @@ def given_sources(settings: Settings) -> tuple[tuple[str, str], ...]:
     )
 
 
-def deploy_request(settings: Settings, model_version: int | None) -> DeployRequest:
+@dataclass(frozen=True)
+class ShadowChoice:
+    """deploy's --shadow-model N and --no-shadow (neither: keep the shadow linked now)."""
+
+    version: int | None = None
+    remove: bool = False
+
+
+def deploy_request(
+    settings: Settings, model_version: int | None, shadow: ShadowChoice = ShadowChoice()
+) -> DeployRequest:
     """What the settings ask of deploy. Zips the handler (a local file) to know
     its hash and size; refuses a sink that is not one."""
     target = resolve_target(settings.runtime, settings.arch)
@@ -92,6 +104,11 @@ def deploy_request(settings: Settings, model_version: int | None) -> DeployReque
         allow_version_mismatch=settings.allow_version_mismatch,
         model_version=model_version,
         allow_deprecated_runtime=settings.allow_deprecated_runtime,
+        alias=settings.alias,
+        snapstart=settings.snapstart,
+        provisioned_concurrency=settings.provisioned_concurrency,
+        shadow_model=shadow.version,
+        no_shadow=shadow.remove,
     )
 
 
@@ -109,6 +126,8 @@ def plan_deploy_now(
         sources=[arn for _flag, arn in request.sources],
         sink=request.sink,
         role_name=request.role_name if request.create_role else None,
+        alias=request.alias,
+        provisioned=request.provisioned_concurrency is not None,
     )
     plan, spec = plan_function(request, state)
     return plan, spec, state.function
@@ -121,19 +140,43 @@ def deploy(
     model_version: int | None,
     dry_run: bool,
     on_step: Callable[[str], None],
+    shadow: ShadowChoice = ShadowChoice(),
 ) -> DeployResult:
     """Plan the deploy and, unless ``dry_run``, apply it, holding the function's lock."""
     name = settings.require_function_name()
+    if settings.alarm_topic and not settings.alarms:
+        raise UsageError("--alarm-topic names where the alarms notify: pass --alarms with it")
     guard = nullcontext() if dry_run else function_lock(aws, name, on_step)
     with guard:
         # Under the lock: two deploys on this machine share --out's function.zip.
-        plan, spec, current = plan_deploy_now(aws, deploy_request(settings, model_version))
+        request = deploy_request(settings, model_version, shadow)
+        plan, spec, current = plan_deploy_now(aws, request)
+        watch = (
+            check_alarms(aws, name, settings.alias, settings.alarm_topic)
+            if settings.alarms
+            else None
+        )  # read-only, and refusals, before the first change
         if not dry_run:
             code_path = Path(settings.out) / FUNCTION_ZIP_NAME
             executor.apply(plan, aws, code=code_path.read_bytes, on_step=on_step)
+        alarms = _put_alarms(aws, plan, watch, dry_run) if watch else []
     arn = current.arn if current else _function_arn(aws, spec.name, dry_run)
     layers = plan.outcome.layers if plan.outcome else spec.layers
-    return DeployResult(arn, layers, plan, applied=not dry_run)
+    return DeployResult(arn, layers, plan, applied=not dry_run, alarms=tuple(alarms))
+
+
+def _put_alarms(aws: Aws, plan: Plan, watch: AlarmPlan, dry_run: bool) -> list[str]:
+    """Put the alarms once the function is deployed; a failure says the deploy stands."""
+    try:
+        return apply_alarms(aws, watch, dry_run)
+    except AwsError as exc:
+        raise PartiallyApplied(
+            str(exc),
+            applied=plan.describe(),
+            failed="put the CloudWatch alarms",
+            not_applied=[],
+            rerun="mlayer deploy --alarms",
+        ) from exc
 
 
 def _function_arn(aws: Aws, name: str, dry_run: bool) -> str:
@@ -158,22 +201,30 @@ def rollback(
     dry_run: bool,
     on_step: Callable[[str], None],
 ) -> DeployResult:
-    """Relink the model layer to ``version`` (or the previous one), through the gate;
-    planned and applied holding this machine's lock on the function, as deploy."""
+    """Serve model ``version`` again (or, ``to_previous``, what the alias served
+    before), through the gate: behind the alias, one alias update when a version
+    already carries it. Planned and applied holding this machine's lock, as deploy."""
     name = settings.require_function_name()
     if (version is None) == (not to_previous):
         raise UsageError("pass one of --version N or --to-previous")
-    request = RollbackRequest(name, settings.model_layer, version, settings.allow_version_mismatch)
+    request = RollbackRequest(
+        name, settings.model_layer, version, settings.allow_version_mismatch, settings.deps_layer
+    )
     guard = nullcontext() if dry_run else function_lock(aws, name, on_step)
     with guard:
         state = read_rollback_state(
-            aws, function_name=name, deps_layer=settings.deps_layer, model_layer=request.model_layer
+            aws,
+            function_name=name,
+            deps_layer=settings.deps_layer,
+            model_layer=request.model_layer,
+            alias=settings.alias,
         )
         plan, target = plan_rollback(request, state)
         if not dry_run:
             rerun = f"mlayer rollback --version {target.version}"
             executor.apply(plan, aws, code=lambda: b"", on_step=on_step, rerun=rerun)
     assert state.function is not None  # plan_rollback refuses a missing function
-    current = state.function
-    layers = tuple(target.arn if layer_name_of(a) == target.name else a for a in current.layers)
-    return DeployResult(current.arn, layers, plan, applied=not dry_run)
+    served = state.live or state.function
+    layers = tuple(target.arn if layer_name_of(a) == target.name else a for a in served.layers)
+    arn = state.alias.arn if state.alias else state.function.arn
+    return DeployResult(arn, layers, plan, applied=not dry_run)

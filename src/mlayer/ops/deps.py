@@ -18,6 +18,7 @@ from mlayer.errors import UsageError
 from mlayer.layerbuild.archive import ZipSummary, lambda_sha256, summarize_zip
 from mlayer.layerbuild.build_options import BuildOptions, Progress
 from mlayer.layerbuild.layer import DepsBuild, build_deps_layer
+from mlayer.layerbuild.manifest import deferred_modules
 from mlayer.layerbuild.pins import Source, installed_metadata, pins_for_model, requirement_lines
 from mlayer.model import inspect_model_file
 from mlayer.ops.code import FUNCTION_ZIP_NAME, handler_dir
@@ -80,6 +81,7 @@ def build_deps(
             keep_sources=settings.keep_sources,
             no_deps=settings.no_deps,
             prune=settings.prune,
+            defer_imports=settings.defer_imports,
             sample_models=tuple(Path(p) for p in settings.sample_models),
             sample_event=Path(settings.sample_event) if settings.sample_event else None,
             text_field=settings.text_field,
@@ -105,7 +107,12 @@ def build_deps(
             layer_name,
             summary,
             description=deps_description(
-                target, built.versions, summary, pruned=built.manifest.get("modules") is not None
+                target,
+                built.versions,
+                summary,
+                pruned=built.manifest.get("modules") is not None,
+                deferred=deferred_modules(built.manifest),
+                saved_ms=(built.manifest.get("deferred") or {}).get("saved_ms"),
             ),
             announce=f"publishing {summary.path} ({summary.zipped_bytes / 1e6:.1f} MB) "
             f"as {layer_name}",

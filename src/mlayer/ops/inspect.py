@@ -12,12 +12,13 @@ from typing import Any
 from mlayer.arns import layer_name_of, layer_version_of, short_arn
 from mlayer.aws import Aws
 from mlayer.contract import DEFAULT_SINK, MISMATCH_ENV, SINK_ENV
-from mlayer.descriptions import deps_fields, model_fields
+from mlayer.descriptions import deferred_of, deps_fields, model_fields
+from mlayer.ops.alarms import alarm_states
 from mlayer.ops.deploy import given_sources
 from mlayer.plan import check_sources_region, pinned_version
 from mlayer.policy import SinkSpec, destination_actions, parse_sink, role_policy
 from mlayer.settings import Settings
-from mlayer.state import FunctionState, TriggerState
+from mlayer.state import AlarmState, AliasState, FunctionState, TriggerState
 
 # The trained-with versions ``versions`` shows, by their description names.
 TRAINED_WITH = ("python", "sklearn", "numpy", "scipy", "joblib")
@@ -25,38 +26,59 @@ TRAINED_WITH = ("python", "sklearn", "numpy", "scipy", "joblib")
 
 @dataclass(frozen=True)
 class Status:
-    function: FunctionState | None
+    function: FunctionState | None  # what serves: the alias's version, else $LATEST
     triggers: list[TriggerState] = field(default_factory=list)
+    alias: AliasState | None = None
     model: dict[str, str] = field(default_factory=dict)  # the live model's description
     sink: str = DEFAULT_SINK
     version_mismatch_allowed: str | None = None
     pinned_model_version: int | None = None
     # linked layer (NAME:V) -> unzipped bytes, for those whose description records it
     layer_unzipped_bytes: dict[str, int] = field(default_factory=dict)
+    alarms: list[AlarmState] = field(default_factory=list)  # deploy --alarms
+    # build-deps --defer-imports: {"layer", "modules", "more", "saved_ms"}, else empty
+    deferred: dict[str, Any] = field(default_factory=dict)
 
 
 def status(settings: Settings, aws: Aws) -> Status:
+    """What serves the trigger: the version the alias points at (else, deployed
+    before versions, the function itself), its layers, model and triggers."""
     name = settings.require_function_name()
-    current = aws.function(name)
-    if current is None:
+    latest = aws.function(name)
+    if latest is None:
         return Status(None)
+    alias = aws.alias(name, settings.alias)
+    current = (aws.function(name, alias.version) if alias else None) or latest
     model: dict[str, str] = {}
     unzipped: dict[str, int] = {}
+    deferred: dict[str, Any] = {}
     for arn in current.layers:
         layer = aws.layer_version(layer_name_of(arn), layer_version_of(arn))
         described = model_fields(layer.description) or deps_fields(layer.description)
         if described.get("unzipped", "").isdigit():
             unzipped[short_arn(arn)] = int(described["unzipped"])
+        named, more = deferred_of(deps_fields(layer.description))
+        if named or more:
+            saved = deps_fields(layer.description).get("saved-ms", "")
+            deferred = {
+                "layer": short_arn(arn),
+                "modules": named,
+                "more": more,
+                "saved_ms": int(saved) if saved.isdigit() else None,
+            }
         if layer.name == settings.model_layer:
             model = {"version": str(layer.version), **model_fields(layer.description)}
     return Status(
         current,
-        aws.triggers(name),
+        aws.triggers(name, *([alias.arn] if alias else [])),
+        alias=alias,
         model=model,
         sink=current.environment.get(SINK_ENV, DEFAULT_SINK),
         version_mismatch_allowed=current.environment.get(MISMATCH_ENV) or None,
-        pinned_model_version=pinned_version(current),
+        pinned_model_version=pinned_version(alias, latest),
         layer_unzipped_bytes=unzipped,
+        alarms=alarm_states(aws, name),
+        deferred=deferred,
     )
 
 
@@ -67,10 +89,11 @@ class ModelVersionInfo:
     created: str
     label: str
     sha256: str
-    live: bool
+    live: bool  # served: linked by the alias's version (or $LATEST, before versions)
     details: dict[str, str]
     trained_with: dict[str, str] = field(default_factory=dict)
     linked_by: tuple[str, ...] = ()
+    function_versions: tuple[str, ...] = ()  # the function's versions that carry it
 
 
 def linked_by(aws: Aws, function_name: str) -> dict[str, list[str]]:
@@ -94,8 +117,11 @@ def versions(settings: Settings, aws: Aws) -> list[ModelVersionInfo]:
     layer_name = settings.model_layer
     name = settings.require_function_name()
     links = linked_by(aws, name)
+    alias = aws.alias(name, settings.alias) if aws.function(name) else None
+    serving = f"alias {alias.name}" if alias else "$LATEST"
     rows = []
     for item in aws.layer_versions(layer_name):
+        carried_by = [w.removeprefix("version ") for w in links.get(item.arn, [])]
         details = model_fields(item.description)
         rows.append(
             ModelVersionInfo(
@@ -104,10 +130,11 @@ def versions(settings: Settings, aws: Aws) -> list[ModelVersionInfo]:
                 created=item.created,
                 label=details.get("label", "-"),
                 sha256=details.get("sha256", "-"),
-                live="$LATEST" in links.get(item.arn, []),
+                live=serving in links.get(item.arn, []),
                 details=details,
                 trained_with={k: details[k] for k in TRAINED_WITH if k in details},
                 linked_by=tuple(links.get(item.arn, [])),
+                function_versions=tuple(v for v in carried_by if v.isdigit()),
             )
         )
     return rows
@@ -136,7 +163,9 @@ def iam_policy(
         sources = [arn for _flag, arn in given]
         if not sources:
             current = aws.function(name)
-            sources = [t.source_arn for t in aws.triggers(name)] if current else []
+            alias = aws.alias(name, settings.alias) if current else None
+            triggers = aws.triggers(name, *([alias.arn] if alias else [])) if current else []
+            sources = [t.source_arn for t in triggers]
     return role_policy(
         function_name=name,
         region=aws.region,

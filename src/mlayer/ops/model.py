@@ -11,18 +11,24 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from mlayer import gate
 from mlayer.arns import short_arn
 from mlayer.aws import Aws
-from mlayer.contract import MANIFEST_NAME, MODEL_DIR
-from mlayer.descriptions import deps_fields, model_fields
+from mlayer.contract import MANIFEST_NAME, MODEL_DIR, content_id
+from mlayer.descriptions import deferred_of, deps_fields, model_fields
 from mlayer.errors import UsageError
 from mlayer.gate import GateResult
 from mlayer.layerbuild.archive import ZipSummary, directory_entries, write_zip
 from mlayer.layerbuild.build_options import Progress
-from mlayer.layerbuild.manifest import MANIFEST_FILE, check_model_modules, read_manifest
+from mlayer.layerbuild.manifest import (
+    MANIFEST_FILE,
+    check_model_modules,
+    deferred_modules,
+    read_manifest,
+)
 from mlayer.layerbuild.requirements import pinned_versions
 from mlayer.model import ModelManifest, build_manifest
 from mlayer.ops.layers import Published, publish_layer_zip
@@ -41,7 +47,8 @@ def package_model(
     trust_globals: tuple[str, ...] = (),
     allow_version_mismatch: bool = False,
 ) -> tuple[ModelManifest, ZipSummary]:
-    """Check the joblib files and zip them with their manifest under mlayer-model/.
+    """Check the joblib files and zip them with their manifest under
+    mlayer-model/<content id>/, so that the layer can sit beside another model layer.
 
     Only ``out/model-layer.zip`` is written (atomically replaced); the files are
     staged in a fresh temporary directory removed afterwards, so nothing in
@@ -57,8 +64,8 @@ def package_model(
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".mlayer-model-", dir=out))
     try:
-        staging = work / MODEL_DIR
-        staging.mkdir()
+        staging = work / MODEL_DIR / content_id(manifest.content_sha256)
+        staging.mkdir(parents=True)
         for path in files:
             shutil.copyfile(path, staging / path.name)
         (staging / MANIFEST_NAME).write_text(manifest.to_json())
@@ -89,6 +96,7 @@ def publish_model(
     deps_name = settings.deps_layer_name or settings.function_name
     deps = next(iter(aws.layer_versions(settings.deps_layer)), None) if deps_name else None
     check_modules(settings, deps, [(f, manifest.modules[f.name]) for f in files])
+    warn_deferred(settings, deps, manifest, progress)
     checked = gate_publish(settings, manifest, deps)  # refuses before anything is published
     for note in checked.notes() if checked else ("no deps layer to check the versions against",):
         progress.message(note)
@@ -176,3 +184,40 @@ def gate_publish(
         deps_ref=deps_ref,
         allow=settings.allow_version_mismatch,
     )
+
+
+def deferred_named(
+    modules: Mapping[str, frozenset[str]], deferred: Sequence[str]
+) -> list[tuple[str, str, str]]:
+    """(file, module its pickles name, the deferred module it is in or is) for each
+    module of the model that a deps layer defers."""
+    found = []
+    for file, named in sorted(modules.items()):
+        for module in sorted(named):
+            for name in deferred:
+                if module == name or module.startswith(name + "."):
+                    found.append((file, module, name))
+                    break
+    return found
+
+
+def warn_deferred(
+    settings: Settings, deps: LayerVersion | None, manifest: ModelManifest, progress: Progress
+) -> None:
+    """Warn when the model's pickles name a module the deps layer defers (build-deps
+    --defer-imports decided from another model): it still loads, at cold start."""
+    if deps is not None and deps_fields(deps.description):
+        named, _more = deferred_of(deps_fields(deps.description))
+        layer = short_arn(deps.arn)
+    else:
+        named = deferred_modules(read_manifest(Path(settings.out)) or {})
+        layer = f"the deps layer built in {settings.out}"
+    hits = deferred_named(manifest.modules, named)
+    if hits:
+        file, module, deferred = hits[0]
+        others = f" (and {len(hits) - 1} more)" if len(hits) > 1 else ""
+        progress.warning(
+            f"{file} names {module}{others}, which {layer} defers ({deferred}): it loads when "
+            "the model is loaded, so the cold start pays for it; rebuild the deps layer with "
+            "--defer-imports --sample-model for this model to defer only what it never uses"
+        )
