@@ -197,6 +197,76 @@ def test_snapstart_and_provisioned_concurrency_requests_on_python313() -> None:
     stub.assert_no_pending_responses()
 
 
+def test_a_first_deploy_with_snapstart_on_python313_sends_it_with_every_request_in_order() -> None:
+    """Stubbed, as moto leaves SnapStart off: the plan of ``deploy --snapstart
+    --runtime python3.13`` for a new function, carried out by the executor, sends
+    CreateFunction with SnapStart ApplyOn PublishedVersions, publishes with the
+    code hash, creates alias live and maps the stream to the alias."""
+    from test_planner import ROLE, STREAM, request, state
+
+    from mlayer.plan import plan_function
+
+    plan, spec = plan_function(request(snapstart=True, runtime="python3.13"), state())
+    publish = plan.steps[1]
+    assert isinstance(publish, PublishVersion)
+    live = "arn:aws:lambda:eu-west-1:123456789012:function:fn:live"
+    client, stub = stubbed()
+    stub.add_response(
+        "create_function",
+        {"FunctionArn": "arn:aws:lambda:eu-west-1:123456789012:function:fn"},
+        {
+            "FunctionName": "fn", "Architectures": ["x86_64"], "PackageType": "Zip",
+            "Role": ROLE, "Runtime": "python3.13", "Handler": "mlayer_handler.lambda_handler",
+            "MemorySize": 1024, "Timeout": 60, "Layers": list(spec.layers),
+            "Environment": {"Variables": dict(spec.environment)},
+            "SnapStart": {"ApplyOn": "PublishedVersions"}, "Code": {"ZipFile": b"zip"},
+        },
+    )  # fmt: skip
+    stub.add_response("get_function", {"Configuration": {"State": "Active"}})
+    stub.add_response(
+        "publish_version",
+        {"Version": "1"},
+        {"FunctionName": "fn", "CodeSha256": "code", "Description": publish.description},
+    )
+    stub.add_response("get_function", {"Configuration": {"State": "Active"}})
+    stub.add_response(
+        "create_alias",
+        {"Name": "live", "AliasArn": live, "FunctionVersion": "1"},
+        {
+            "FunctionName": "fn",
+            "Name": "live",
+            "FunctionVersion": "1",
+            "Description": "mlayer-alias",
+        },
+    )
+    stub.add_response("list_event_source_mappings", {"EventSourceMappings": []})
+    stub.add_response("list_event_source_mappings", {"EventSourceMappings": []})
+    stub.add_response(
+        "create_event_source_mapping",
+        {"UUID": "00000000-0000-0000-0000-000000000001"},
+        {"FunctionName": live, "EventSourceArn": STREAM, **spec_trigger(plan)},
+    )
+    configuration = {
+        "FunctionName": "fn", "FunctionArn": f"{live[:-5]}:1", "Role": ROLE,
+        "MemorySize": 1024, "Timeout": 60, "CodeSha256": "code", "Version": "1",
+        "Layers": [{"Arn": arn} for arn in spec.layers],
+        "Environment": {"Variables": dict(spec.environment)},
+    }  # fmt: skip
+    stub.add_response("get_function_configuration", configuration)  # the read-back
+    with stub:
+        executor.apply(plan, client, code=lambda: b"zip")
+    stub.assert_no_pending_responses()
+
+
+def spec_trigger(plan: Plan) -> dict[str, Any]:
+    """The CreateEventSourceMapping fields of the plan's trigger, but its function."""
+    from mlayer.steps import CreateTrigger
+
+    (trigger,) = [s for s in plan.steps if isinstance(s, CreateTrigger)]
+    request = trigger.spec.create_request()
+    return {k: v for k, v in request.items() if k != "EventSourceArn"}
+
+
 def test_provisioned_concurrency_zero_removes_it() -> None:
     """Stubbed, as moto has no provisioned concurrency."""
     client, stub = stubbed()
@@ -280,3 +350,25 @@ def test_provisioned_concurrency_against_an_endpoint_without_it_says_so_in_one_l
     result = run("deploy", *FN, "--provisioned-concurrency", "1")
     assert_one_line_error(result, "does not serve GetProvisionedConcurrencyConfig", "AWS does")
     assert published(deployed) == before
+
+
+def test_an_alias_of_that_name_made_by_someone_else_is_never_moved(
+    aws: Account, project: Path, small_deps_zip: Path, model_v1: list[Path]
+) -> None:
+    """A function with its own alias live (not mlayer's): deploy and rollback refuse
+    in one line before any change, and the alias stays where its owner put it."""
+    lam = aws.client("lambda")
+    lam.publish_layer_version(LayerName="fn-deps", Content={"ZipFile": small_deps_zip.read_bytes()})
+    run_json("publish-model", *map(str, model_v1), *FN)
+    deploy_args = ("--role", aws.role_arn, "--stream-arn", aws.stream_arn)
+    run_json("deploy", *FN, *deploy_args, "--alias", "mine")
+    lam.create_alias(FunctionName="fn", Name="live", FunctionVersion="1", Description="team")
+    before = published(aws)
+    assert_one_line_error(
+        run("deploy", *FN, *deploy_args, "--memory", "256"),
+        "alias fn:live was not created by mlayer",
+        "--alias NAME",
+    )
+    assert_one_line_error(run("rollback", *FN, "--version", "1"), "was not created by mlayer")
+    assert published(aws) == before
+    assert lam.get_alias(FunctionName="fn", Name="live")["Description"] == "team"

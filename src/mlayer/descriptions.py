@@ -162,6 +162,11 @@ def alias_description(pinned: int | None, previous: str | None) -> str:
     return " ".join(parts)
 
 
+def is_mlayer_alias(description: str) -> bool:
+    """Whether an alias's description is one mlayer wrote (mlayer moves only those)."""
+    return description.split(" ", 1)[0] == ALIAS_KIND
+
+
 def alias_fields(description: str) -> dict[str, str]:
     """What the alias's description records, or ``{}``."""
     return parse_description(description, ALIAS_KIND)

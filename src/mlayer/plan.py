@@ -35,6 +35,7 @@ from mlayer.descriptions import (
     alias_fields,
     deps_fields,
     in_own_directory,
+    is_mlayer_alias,
     model_fields,
     version_description,
 )
@@ -189,6 +190,15 @@ def pinned_version(alias: AliasState | None, function: FunctionState | None) -> 
     else:
         value = function.environment.get(PINNED_ENV, "") if function else ""
     return int(value) if value.isdigit() else None
+
+
+def check_alias_is_ours(alias: AliasState | None, function_name: str) -> None:
+    """Refuse to move an alias mlayer did not create (its description is not mlayer's)."""
+    if alias is not None and not is_mlayer_alias(alias.description):
+        raise UsageError(
+            f"alias {function_name}:{alias.name} was not created by mlayer, which will not "
+            "move it: pass --alias NAME (or set alias in mlayer.toml) for mlayer's own"
+        )
 
 
 def choose_model(
@@ -432,6 +442,7 @@ def plan_function(request: DeployRequest, state: RemoteState) -> tuple[Plan, Fun
     )
     if not request.create_role and not (request.role or current):
         execution_role(request, state, [])  # the one-line refusal, before the rest
+    check_alias_is_ours(state.alias, request.function_name)
     wanted = trigger_specs(request, state)
     check_sink(request.sink, state)
     role, put_role = execution_role(request, state, [t.source_arn for t in wanted])
@@ -523,6 +534,7 @@ def plan_rollback(request: RollbackRequest, state: RemoteState) -> tuple[Plan, L
     current = state.function
     if current is None:
         raise NotFound(f"function {request.function_name} does not exist: run mlayer deploy first")
+    check_alias_is_ours(state.alias, current.name)
     if state.alias is None:
         plan, target = _relink_in_place(request, state, current)
         note = "deploy once to move the function onto versions: rollbacks then switch an alias"
