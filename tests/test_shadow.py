@@ -498,6 +498,8 @@ def test_deploy_shadow_model_links_it_beside_the_live_one_and_invoke_local_runs_
     variables = served["Environment"]["Variables"]
     assert variables["MLAYER_SHADOW_MODEL"] != variables["MLAYER_MODEL_SHA256"]
     assert any("shadow model fn-model:2 predicts every batch" in n for n in result["notes"])
+    status = run_json("status", "--function-name", "fn")
+    assert status["model"]["version"] == "1" and status["shadow_model"]["version"] == "2"
 
     event_path = project / "event.json"
     event_path.write_text(json.dumps(kinesis_event(TEXTS)))

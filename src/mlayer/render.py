@@ -395,6 +395,12 @@ def status(state: Status, function_name: str | None) -> Report:
             f"sha256 {model.get('sha256', '-')} (python {model.get('python', '?')}, "
             f"scikit-learn {model.get('sklearn', '?')}, numpy {model.get('numpy', '?')})"
         )
+    if state.shadow:
+        lines.append(
+            f"  shadow model version {state.shadow.get('version')} label "
+            f"{state.shadow.get('label', '-')} sha256 {state.shadow.get('sha256', '-')}: "
+            "predicts beside the live one, logged only (deploy --no-shadow removes it)"
+        )
     if state.pinned_model_version is not None:
         lines.append(
             f"  model pinned to version {state.pinned_model_version}: "
@@ -423,6 +429,7 @@ def status(state: Status, function_name: str | None) -> Report:
         },
         "alias": dataclasses.asdict(state.alias) if state.alias else None,
         "model": state.model,
+        "shadow_model": state.shadow or None,
         "sink": state.sink,
         "version_mismatch_allowed": state.version_mismatch_allowed,
         "pinned_model_version": state.pinned_model_version,

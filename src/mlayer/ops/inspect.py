@@ -30,6 +30,7 @@ class Status:
     triggers: list[TriggerState] = field(default_factory=list)
     alias: AliasState | None = None
     model: dict[str, str] = field(default_factory=dict)  # the live model's description
+    shadow: dict[str, str] = field(default_factory=dict)  # the shadow model's, if any
     sink: str = DEFAULT_SINK
     version_mismatch_allowed: str | None = None
     pinned_model_version: int | None = None
@@ -50,6 +51,7 @@ def status(settings: Settings, aws: Aws) -> Status:
     alias = aws.alias(name, settings.alias)
     current = (aws.function(name, alias.version) if alias else None) or latest
     model: dict[str, str] = {}
+    shadow: dict[str, str] = {}
     unzipped: dict[str, int] = {}
     deferred: dict[str, Any] = {}
     for arn in current.layers:
@@ -67,12 +69,18 @@ def status(settings: Settings, aws: Aws) -> Status:
                 "saved_ms": int(saved) if saved.isdigit() else None,
             }
         if layer.name == settings.model_layer:
-            model = {"version": str(layer.version), **model_fields(layer.description)}
+            described = {"version": str(layer.version), **model_fields(layer.description)}
+            # The first model layer serves; a second is the shadow (deploy --shadow-model).
+            if model:
+                shadow = described
+            else:
+                model = described
     return Status(
         current,
         aws.triggers(name, *([alias.arn] if alias else [])),
         alias=alias,
         model=model,
+        shadow=shadow,
         sink=current.environment.get(SINK_ENV, DEFAULT_SINK),
         version_mismatch_allowed=current.environment.get(MISMATCH_ENV) or None,
         pinned_model_version=pinned_version(alias, latest),
