@@ -267,6 +267,28 @@ def spec_trigger(plan: Plan) -> dict[str, Any]:
     return {k: v for k, v in request.items() if k != "EventSourceArn"}
 
 
+def test_a_rollback_moves_the_alias_only_if_it_has_not_moved_since_the_plan() -> None:
+    """Stubbed: moto ignores UpdateAlias's RevisionId; Lambda refuses a stale one."""
+    from mlayer.errors import PartiallyApplied
+
+    client, stub = stubbed()
+    point = PointAlias("fn", "live", "1", "mlayer-alias pinned=1 previous=2", before="2",
+                       revision_id="alias-rev-1")  # fmt: skip
+    stub.add_client_error(
+        "update_alias",
+        "PreconditionFailedException",
+        "The Revision Id provided does not match the latest Revision Id.",
+        http_status_code=412,
+        expected_params={
+            "FunctionName": "fn", "Name": "live", "FunctionVersion": "1",
+            "Description": point.description, "RevisionId": "alias-rev-1",
+        },
+    )  # fmt: skip
+    with stub, pytest.raises(PartiallyApplied, match="changed by someone else since the plan"):
+        executor.apply(Plan((point,)), client, code=bytes)
+    stub.assert_no_pending_responses()
+
+
 def test_provisioned_concurrency_zero_removes_it() -> None:
     """Stubbed, as moto has no provisioned concurrency."""
     client, stub = stubbed()

@@ -82,6 +82,7 @@ class Release:
             create=self.current is None,
             before=before,
             carries=carries,
+            revision_id=self.current.revision_id if self.current else "",
         )
 
 

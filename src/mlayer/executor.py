@@ -134,7 +134,10 @@ def _apply_step(
             target = version or run.published
             if target is None:
                 raise ValueError("the plan points the alias at a version it did not publish")
-            run.alias_arn = aws.point_alias(name, alias, target, description, create=create).arn
+            moved = aws.point_alias(
+                name, alias, target, description, create=create, revision_id=step.revision_id
+            )
+            run.alias_arn = moved.arn
         case SetProvisionedConcurrency(name, alias, count):
             aws.set_provisioned_concurrency(name, alias, count)
         case CreateTrigger():

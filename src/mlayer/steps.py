@@ -223,6 +223,8 @@ class PointAlias:
     create: bool = False
     before: str | None = None  # the version it pointed at
     carries: str = ""  # what that version serves, e.g. "model fn-model:1"
+    # The alias's RevisionId when planned: Lambda refuses the move if it moved since.
+    revision_id: str = ""
 
     def describe(self) -> str:
         target = f"version {self.version}" if self.version else "the new version"
